@@ -1,0 +1,193 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import cookie from '@fastify/cookie';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { SqliteAuditLog } from './audit/sqlite-audit.js';
+import { PasswordHasher } from './auth/password/hasher.js';
+import { SqlitePasswordRepository } from './auth/password/password-repository.js';
+import { PasswordService } from './auth/password/password-service.js';
+import { passwordRoutes } from './auth/password/routes.js';
+import { SqliteSessionRepository } from './auth/session/session-repository.js';
+import { SessionService } from './auth/session/session-service.js';
+import { sessionRoutes } from './auth/session/routes.js';
+import type { Config } from './config/load-config.js';
+import { registerErrorHandler } from './http/error-handler.js';
+import { healthRoutes } from './http/health.js';
+import { Metrics } from './http/metrics.js';
+import { registerPolicy } from './http/policy.js';
+import { sqliteRateLimitStore } from './http/sqlite-rate-limit-store.js';
+import { SqliteOrgRepository } from './orgs/org-repository.js';
+import { OrgService } from './orgs/org-service.js';
+import { orgRoutes } from './orgs/routes.js';
+import { loadPlanCatalogue, type PlanCatalogue } from './plans/plans.js';
+import { systemClock, type Clock } from './platform/clock.js';
+import { SecretBox } from './platform/crypto/secret-box.js';
+import { openSqlite, migrateSqlite, type SqliteDatabase } from './platform/db/sqlite.js';
+import { AppError } from './platform/errors.js';
+import { OutboxMailer, SmtpMailer, type Mailer } from './platform/mailer.js';
+import { ServiceTokens } from './service-tokens/service-tokens.js';
+import { SqliteUserRepository } from './users/user-repository.js';
+
+/** Everything the routes and the CLI use, wired once. */
+export interface Services {
+  config: Readonly<Config>;
+  clock: Clock;
+  database: SqliteDatabase;
+  audit: SqliteAuditLog;
+  plans: PlanCatalogue;
+  secretBox: SecretBox;
+  mailer: Mailer;
+  hasher: PasswordHasher;
+  sessions: SessionService;
+  passwords: PasswordService;
+  orgs: OrgService;
+  users: SqliteUserRepository;
+  serviceTokens: ServiceTokens;
+  metrics: Metrics;
+}
+
+export interface BuildOptions {
+  clock?: Clock;
+  mailer?: Mailer;
+  /** Fastify logger options; defaults to pino JSON at the configured level with secrets redacted. */
+  logger?: FastifyServerOptions['logger'];
+}
+
+/** Paths pino must never print (SECURITY.md: logs). */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+  '*.password',
+  '*.currentPassword',
+  '*.newPassword',
+  '*.token',
+  '*.code',
+  '*.recoveryCode',
+  '*.clientSecret',
+  '*.secret',
+  '*.SAMLResponse',
+];
+
+/** Open the database, apply migrations and wire the services (no HTTP). */
+export function createServices(config: Readonly<Config>, options: BuildOptions = {}, log?: { info(obj: object, msg: string): void }): Services {
+  const clock = options.clock ?? systemClock;
+  const database = openSqlite(config.databaseFile);
+  migrateSqlite(database);
+  const audit = new SqliteAuditLog(database.sqlite, clock);
+  const plans = loadPlanCatalogue(config.plansFile);
+  if (!config.secretsKeys) throw new Error('SECRETS_KEY is not resolved (server.ts generates a development key)');
+  const secretBox = new SecretBox(config.secretsKeys);
+  const mailer =
+    options.mailer ??
+    (config.smtpUrl ? new SmtpMailer(config.smtpUrl, config.mailFrom) : new OutboxMailer(join(config.dataDir, 'outbox'), clock, log ?? { info: () => {} }));
+  const hasher = new PasswordHasher(config.argon2);
+  const users = new SqliteUserRepository(database);
+  const sessions = new SessionService(new SqliteSessionRepository(database, audit), clock, config.session);
+  const metrics = new Metrics();
+  const passwords = new PasswordService({
+    users,
+    repo: new SqlitePasswordRepository(database, audit),
+    hasher,
+    sessions,
+    mailer,
+    clock,
+    publicUrl: config.publicUrl,
+    onLoginOutcome: (outcome) => metrics.logins.inc({ outcome }),
+  });
+  const orgs = new OrgService({
+    orgs: new SqliteOrgRepository(database, audit),
+    users,
+    hasher,
+    sessions,
+    plans,
+    mailer,
+    clock,
+    publicUrl: config.publicUrl,
+  });
+  const serviceTokens = new ServiceTokens(database, audit, clock);
+  return { config, clock, database, audit, plans, secretBox, mailer, hasher, sessions, passwords, orgs, users, serviceTokens, metrics };
+}
+
+/** Build the Fastify app over a configuration; `listen()` is the caller's (server.ts, tests). */
+export async function buildApp(config: Readonly<Config>, options: BuildOptions = {}): Promise<{ app: FastifyInstance; services: Services }> {
+  const serverOptions: FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } } = {
+    logger: options.logger ?? { level: config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    bodyLimit: config.bodyLimitBytes,
+    // A hop count is accepted at run time (proxy-addr) though the types omit it.
+    trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
+    genReqId: () => crypto.randomUUID(),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
+    ...(config.tls ? { https: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } } : {}),
+  };
+  const app = Fastify(serverOptions as FastifyServerOptions).withTypeProvider<TypeBoxTypeProvider>();
+
+  const services = createServices(config, options, app.log);
+  await services.hasher.warmUp();
+  app.addHook('onClose', async () => services.database.close());
+
+  registerErrorHandler(app);
+  services.metrics.register(app);
+
+  await app.register(helmet, {
+    // Pages are served from the same origin with no inline scripts (strict CSP).
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        frameAncestors: ["'none'"],
+        formAction: ["'self'"],
+        // Only over https: on a plain-http development origin it would break every asset.
+        upgradeInsecureRequests: config.secureCookies ? [] : null,
+      },
+    },
+    hsts: config.secureCookies ? { maxAge: 31_536_000, includeSubDomains: true } : false,
+  });
+  await app.register(cookie);
+  await app.register(rateLimit, {
+    global: false,
+    store: sqliteRateLimitStore(services.database.sqlite, services.clock),
+    keyGenerator: (request) => `ip:${request.ip}`,
+    errorResponseBuilder: (_request, context) => {
+      const seconds = Math.max(1, Math.ceil(context.ttl / 1000));
+      return new AppError('rate_limited', { extra: { retryAfter: seconds }, headers: { 'retry-after': String(seconds) } });
+    },
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Cleverom Identity', version: '1.0.0', description: 'Authentication and access control for Cleverom.' },
+      components: {
+        securitySchemes: {
+          session: { type: 'apiKey', in: 'cookie', name: 'cleverom_session' },
+          bearer: { type: 'http', scheme: 'bearer' },
+        },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+
+  registerPolicy(app, {
+    sessions: services.sessions,
+    serviceTokens: services.serviceTokens,
+    plans: services.plans,
+    cookies: { secure: config.secureCookies },
+    publicOrigin: config.publicOrigin,
+  });
+
+  await app.register(async (scope) => {
+    healthRoutes(scope, services);
+    sessionRoutes(scope, services);
+    passwordRoutes(scope, services);
+    orgRoutes(scope, services);
+  });
+
+  return { app, services };
+}

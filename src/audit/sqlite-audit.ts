@@ -1,0 +1,168 @@
+import { randomBytes } from 'node:crypto';
+import type BetterSqlite3 from 'better-sqlite3';
+import type { Clock } from '../platform/clock.js';
+import { newId } from '../platform/ids.js';
+import { canonicalJson, chainHash, GENESIS_HASH, piiCommitment, type ChainedCore } from './chain.js';
+import type { AuditEvent, AuditEventInput, ActorType, JsonValue } from './events.js';
+
+export interface VerifyResult {
+  ok: boolean;
+  events: number;
+  /** First sequence number whose row is missing, altered or out of place. */
+  brokenSeq?: number;
+  reason?: string;
+}
+
+interface AuditRow {
+  seq: number;
+  id: string;
+  at: string;
+  action: string;
+  actor_type: string;
+  actor_id: string | null;
+  org_id: string | null;
+  subject_id: string | null;
+  data: string;
+  pii_commitment: string | null;
+  prev_hash: string;
+  hash: string;
+}
+
+/**
+ * The SQLite side of the audit chain. `append` must be called inside a
+ * transaction of the same connection (`SqliteDatabase.transaction`), so the
+ * event commits or rolls back with the action it records (fail closed,
+ * ASVS 16.5): if the append throws, the action throws too.
+ */
+export class SqliteAuditLog {
+  private readonly head: BetterSqlite3.Statement<[], { seq: number; hash: string }>;
+  private readonly insert: BetterSqlite3.Statement<unknown[]>;
+  private readonly insertPii: BetterSqlite3.Statement<unknown[]>;
+
+  constructor(
+    private readonly sqlite: BetterSqlite3.Database,
+    private readonly clock: Clock,
+  ) {
+    this.head = sqlite.prepare('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
+    this.insert = sqlite.prepare(
+      `INSERT INTO audit_events (seq, id, at, action, actor_type, actor_id, org_id, subject_id, data, pii_commitment, prev_hash, hash)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.insertPii = sqlite.prepare('INSERT INTO audit_pii (seq, user_id, salt, data) VALUES (?, ?, ?, ?)');
+  }
+
+  /** Append one event; returns its sequence number. Call inside a transaction. */
+  append(event: AuditEventInput): number {
+    if (!this.sqlite.inTransaction) throw new Error('audit events are written inside the transaction of their action');
+    const last = this.head.get();
+    const seq = (last?.seq ?? 0) + 1;
+    const prevHash = last?.hash ?? GENESIS_HASH;
+
+    let commitment: string | null = null;
+    let piiRow: [string | null, string, string] | null = null;
+    if (event.pii) {
+      const { userId, ...details } = event.pii;
+      const piiJson = canonicalJson(details);
+      const salt = randomBytes(16).toString('hex');
+      commitment = piiCommitment(salt, piiJson);
+      piiRow = [userId, salt, piiJson];
+    }
+    const core: ChainedCore = {
+      seq,
+      id: newId(),
+      at: this.clock.now().toISOString(),
+      action: event.action,
+      actorType: event.actor.type,
+      actorId: event.actor.id,
+      orgId: event.orgId ?? null,
+      subjectId: event.subjectId ?? null,
+      data: canonicalJson(event.data ?? {}),
+      piiCommitment: commitment,
+    };
+    const hash = chainHash(core, prevHash);
+    this.insert.run(
+      core.seq, core.id, core.at, core.action, core.actorType, core.actorId, core.orgId,
+      core.subjectId, core.data, core.piiCommitment, prevHash, hash,
+    );
+    if (piiRow) this.insertPii.run(seq, ...piiRow);
+    return seq;
+  }
+
+  /**
+   * Walk the whole chain: gapless `seq` from 1, each `prevHash` equal to the
+   * previous `hash`, each `hash` recomputed. Reports the first broken `seq`.
+   */
+  verify(): VerifyResult {
+    let expectedSeq = 1;
+    let prevHash = GENESIS_HASH;
+    let events = 0;
+    const rows = this.sqlite
+      .prepare('SELECT seq, id, at, action, actor_type, actor_id, org_id, subject_id, data, pii_commitment, prev_hash, hash FROM audit_events ORDER BY seq')
+      .iterate() as IterableIterator<AuditRow>;
+    for (const row of rows) {
+      if (row.seq !== expectedSeq) {
+        return { ok: false, events, brokenSeq: expectedSeq, reason: `sequence gap: expected ${expectedSeq}, found ${row.seq}` };
+      }
+      if (row.prev_hash !== prevHash) {
+        return { ok: false, events, brokenSeq: row.seq, reason: 'prevHash does not match the previous event' };
+      }
+      const recomputed = chainHash(
+        {
+          seq: row.seq, id: row.id, at: row.at, action: row.action, actorType: row.actor_type,
+          actorId: row.actor_id, orgId: row.org_id, subjectId: row.subject_id, data: row.data,
+          piiCommitment: row.pii_commitment,
+        },
+        row.prev_hash,
+      );
+      if (recomputed !== row.hash) {
+        return { ok: false, events, brokenSeq: row.seq, reason: 'hash does not match the event' };
+      }
+      prevHash = row.hash;
+      expectedSeq += 1;
+      events += 1;
+    }
+    return { ok: true, events };
+  }
+
+  /** Events matching a filter, oldest first, from `afterSeq` (cursor). */
+  list(filter: AuditFilter): AuditEvent[] {
+    const where: string[] = ['seq > ?'];
+    const args: unknown[] = [filter.afterSeq ?? 0];
+    if (filter.orgId) { where.push('org_id = ?'); args.push(filter.orgId); }
+    if (filter.actorId) { where.push('actor_id = ?'); args.push(filter.actorId); }
+    if (filter.subjectId) { where.push('subject_id = ?'); args.push(filter.subjectId); }
+    if (filter.action) { where.push('action = ?'); args.push(filter.action); }
+    if (filter.from) { where.push('at >= ?'); args.push(filter.from.toISOString()); }
+    if (filter.to) { where.push('at < ?'); args.push(filter.to.toISOString()); }
+    args.push(filter.limit ?? 100);
+    const rows = this.sqlite
+      .prepare(`SELECT * FROM audit_events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`)
+      .all(...args) as AuditRow[];
+    return rows.map(toEvent);
+  }
+}
+
+export interface AuditFilter {
+  orgId?: string;
+  actorId?: string;
+  subjectId?: string;
+  action?: string;
+  from?: Date;
+  to?: Date;
+  afterSeq?: number;
+  limit?: number;
+}
+
+function toEvent(row: AuditRow): AuditEvent {
+  return {
+    seq: row.seq,
+    id: row.id,
+    at: row.at,
+    action: row.action,
+    actorType: row.actor_type as ActorType,
+    actorId: row.actor_id,
+    orgId: row.org_id,
+    subjectId: row.subject_id,
+    data: JSON.parse(row.data) as { [key: string]: JsonValue },
+  };
+}

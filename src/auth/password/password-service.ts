@@ -1,0 +1,258 @@
+import type { AuditEventInput, RequestContext } from '../../audit/events.js';
+import { ANONYMOUS_ACTOR } from '../../audit/events.js';
+import { MINUTE, HOUR, type Clock } from '../../platform/clock.js';
+import { hashToken, randomToken, sha256Hex } from '../../platform/crypto/tokens.js';
+import { AppError, validationFailed } from '../../platform/errors.js';
+import { newId } from '../../platform/ids.js';
+import type { Mailer } from '../../platform/mailer.js';
+import type { User } from '../../users/user.js';
+import { normalizeEmail } from '../../users/user.js';
+import type { UserRepository } from '../../users/user-repository.js';
+import type { SessionService } from '../session/session-service.js';
+import type { NewSession, Session } from '../session/session.js';
+import type { PasswordHasher } from './hasher.js';
+import type { PasswordRepository } from './password-repository.js';
+import { checkPassword, normalizePassword } from './policy.js';
+import { secondsLocked } from './throttle.js';
+
+/** The outcome of the password step of a login (DESIGN.md rule 9). */
+export type LoginResult =
+  | { kind: 'session'; user: User; session: NewSession }
+  | { kind: 'mfa_required'; challengeId: string; pendingToken: string; expiresAt: Date }
+  | { kind: 'sso_required'; ssoUrl: string };
+
+/**
+ * What later features decide after a correct password (MFA, enforced SSO,
+ * restriction). Returns null to let the login issue a session.
+ */
+export interface LoginStep {
+  afterPassword(input: { user: User; context: RequestContext }): Promise<LoginResult | null>;
+}
+
+/** Verifies a user's second-factor code (the TOTP feature implements it); throws `invalid_code`. */
+export interface CodeVerifier {
+  verifyCode(user: User, code: string, context: RequestContext): Promise<void>;
+}
+
+const RESET_TOKEN_TTL_MS = 30 * MINUTE;
+/** At most this many reset emails per account per hour (quietly: the answer is always 202). */
+const RESET_EMAILS_PER_HOUR = 3;
+
+export function throttleKey(email: string): string {
+  return sha256Hex(`login:${normalizeEmail(email)}`);
+}
+
+export class PasswordService {
+  private readonly steps: LoginStep[] = [];
+  private codeVerifier: CodeVerifier | null = null;
+
+  constructor(
+    private readonly deps: {
+      users: UserRepository;
+      repo: PasswordRepository;
+      hasher: PasswordHasher;
+      sessions: SessionService;
+      mailer: Mailer;
+      clock: Clock;
+      publicUrl: URL;
+      onLoginOutcome?: (outcome: 'success' | 'failure' | 'locked' | 'mfa_required' | 'sso_required') => void;
+    },
+  ) {}
+
+  /** Later features plug their post-password decision in here. */
+  addLoginStep(step: LoginStep): void {
+    this.steps.push(step);
+  }
+
+  /**
+   * The password step of a login. Unknown email and wrong password take the
+   * same path: one argon2 verification, one throttle write, one audit event,
+   * and the same `401 invalid_credentials` (ASVS 6.3.8).
+   */
+  async login(emailInput: string, passwordInput: string, context: RequestContext): Promise<LoginResult> {
+    const email = normalizeEmail(emailInput);
+    const password = normalizePassword(passwordInput);
+    const key = throttleKey(email);
+    const now = this.deps.clock.now();
+
+    const locked = secondsLocked(await this.deps.repo.throttle(key), now);
+    if (locked > 0) {
+      const user = await this.deps.users.byEmail(email);
+      await this.deps.repo.recordEvent(this.loginEvent('auth.login.locked', user, context, { retryAfter: locked }));
+      this.deps.onLoginOutcome?.('locked');
+      throw lockedError(locked);
+    }
+
+    const user = await this.deps.users.byEmail(email);
+    const verdict = await this.deps.hasher.verify(user?.passwordHash ?? null, password);
+    if (!user || !verdict.ok) {
+      await this.deps.repo.recordLoginFailure(key, now, this.loginEvent('auth.login.failed', user, context, { reason: 'invalid_credentials' }));
+      this.deps.onLoginOutcome?.('failure');
+      throw new AppError('invalid_credentials');
+    }
+
+    for (const step of this.steps) {
+      const result = await step.afterPassword({ user, context });
+      if (result) {
+        await this.deps.repo.recordLoginSuccess({
+          throttleKey: key,
+          userId: user.id,
+          rehash: null,
+          session: null,
+          event: this.loginEvent('auth.login.password_verified', user, context, { next: result.kind }),
+        });
+        this.deps.onLoginOutcome?.(result.kind === 'session' ? 'success' : result.kind);
+        return result;
+      }
+    }
+
+    const rehash = verdict.needsRehash ? await this.deps.hasher.hash(password) : null;
+    const session = this.deps.sessions.mint({ userId: user.id, aal: 1, authMethod: 'password', context });
+    await this.deps.repo.recordLoginSuccess({
+      throttleKey: key,
+      userId: user.id,
+      rehash,
+      session,
+      event: this.loginEvent('auth.login.succeeded', user, context, { sessionId: session.session.id, aal: 1, method: 'password' }),
+    });
+    this.deps.onLoginOutcome?.('success');
+    return { kind: 'session', user, session };
+  }
+
+  /**
+   * `POST /v1/me/reauthenticate` with a password: marks the session fresh for
+   * 10 minutes. Wrong passwords count against the same account throttle.
+   */
+  async verifyPasswordOf(user: User, passwordInput: string, context: RequestContext): Promise<void> {
+    const key = throttleKey(user.email);
+    const now = this.deps.clock.now();
+    const locked = secondsLocked(await this.deps.repo.throttle(key), now);
+    if (locked > 0) throw lockedError(locked);
+    const verdict = await this.deps.hasher.verify(user.passwordHash, normalizePassword(passwordInput));
+    if (!verdict.ok) {
+      await this.deps.repo.recordLoginFailure(key, now, this.loginEvent('auth.reauthentication.failed', user, context, { reason: 'invalid_credentials' }));
+      throw new AppError('invalid_credentials');
+    }
+  }
+
+  /**
+   * `POST /v1/me/reauthenticate`: a password and/or a second-factor code; each
+   * given must be right. Codes are checked by the verifier the TOTP feature
+   * plugs in; without one, a code cannot be used.
+   */
+  async reauthenticate(input: { user: User; session: Session; password?: string | undefined; code?: string | undefined; context: RequestContext }): Promise<void> {
+    if (input.password === undefined && input.code === undefined) {
+      throw validationFailed([{ field: 'password', message: 'give a password or a code' }]);
+    }
+    if (input.password !== undefined) await this.verifyPasswordOf(input.user, input.password, input.context);
+    if (input.code !== undefined) {
+      if (!this.codeVerifier) throw new AppError('invalid_code');
+      await this.codeVerifier.verifyCode(input.user, input.code, input.context);
+    }
+    await this.deps.sessions.markFresh(input.user, input.session, input.code !== undefined ? 'totp' : 'password', input.context);
+  }
+
+  setCodeVerifier(verifier: CodeVerifier): void {
+    this.codeVerifier = verifier;
+  }
+
+  async changePassword(input: {
+    user: User;
+    session: Session;
+    currentPassword: string;
+    newPassword: string;
+    context: RequestContext;
+  }): Promise<void> {
+    const next = normalizePassword(input.newPassword);
+    const problem = checkPassword({ password: next, field: 'newPassword', context: [input.user.email, input.user.name] });
+    if (problem) throw validationFailed([problem]);
+    await this.verifyPasswordOf(input.user, input.currentPassword, input.context);
+    const passwordHash = await this.deps.hasher.hash(next);
+    await this.deps.repo.setPassword({
+      userId: input.user.id,
+      passwordHash,
+      keepSessionId: input.session.id,
+      throttleKey: throttleKey(input.user.email),
+      at: this.deps.clock.now(),
+      event: {
+        action: 'password.changed',
+        actor: { type: 'user', id: input.user.id },
+        orgId: input.user.orgId,
+        subjectId: input.user.id,
+        pii: { userId: input.user.id, ...input.context },
+      },
+    });
+  }
+
+  /**
+   * Always succeeds from the caller's view (202, no enumeration). For a real
+   * account a single-use 30-minute token is mailed; only its hash is stored.
+   */
+  async requestReset(emailInput: string, context: RequestContext): Promise<void> {
+    const email = normalizeEmail(emailInput);
+    const user = await this.deps.users.byEmail(email);
+    if (!user) return;
+    const now = this.deps.clock.now();
+    if ((await this.deps.repo.countResetTokensSince(user.id, new Date(now.getTime() - HOUR))) >= RESET_EMAILS_PER_HOUR) return;
+    const token = randomToken(32);
+    await this.deps.repo.createResetToken(
+      { id: newId(), userId: user.id, tokenHash: hashToken(token), expiresAt: new Date(now.getTime() + RESET_TOKEN_TTL_MS), createdAt: now },
+      {
+        action: 'password.reset_requested',
+        actor: ANONYMOUS_ACTOR,
+        orgId: user.orgId,
+        subjectId: user.id,
+        pii: { userId: user.id, ...context },
+      },
+    );
+    const link = new URL('/password-reset', this.deps.publicUrl);
+    link.searchParams.set('token', token);
+    await this.deps.mailer.send({
+      kind: 'password_reset',
+      to: user.email,
+      subject: 'Reset your Cleverom password',
+      text: `Someone asked to reset the password of your Cleverom account.\n\nTo choose a new password, open this link within 30 minutes:\n${link.href}\n\nToken: ${token}\n\nIf this was not you, ignore this email; your password stays as it is.`,
+    });
+  }
+
+  async confirmReset(token: string, newPasswordInput: string, context: RequestContext): Promise<void> {
+    const next = normalizePassword(newPasswordInput);
+    const problem = checkPassword({ password: next, field: 'newPassword' });
+    if (problem) throw validationFailed([problem]);
+    const passwordHash = await this.deps.hasher.hash(next);
+    const userId = await this.deps.repo.completeReset({
+      tokenHash: hashToken(token),
+      now: this.deps.clock.now(),
+      passwordHash,
+      throttleKeyOf: throttleKey,
+      event: (id, orgId) => ({
+        action: 'password.reset_completed',
+        actor: { type: 'user', id },
+        orgId,
+        subjectId: id,
+        pii: { userId: id, ...context },
+      }),
+    });
+    if (userId === null) {
+      throw validationFailed([{ field: 'token', message: 'is invalid, used or expired' }]);
+    }
+  }
+
+  private loginEvent(action: string, user: User | null, context: RequestContext, data: AuditEventInput['data']): AuditEventInput {
+    return {
+      action,
+      actor: user ? { type: 'user', id: user.id } : ANONYMOUS_ACTOR,
+      orgId: user?.orgId ?? null,
+      subjectId: user?.id ?? null,
+      data: data ?? {},
+      pii: { userId: user?.id ?? null, ...context },
+    };
+  }
+}
+
+function lockedError(retryAfter: number): AppError {
+  return new AppError('account_locked', {
+    extra: { retryAfter },
+    headers: { 'retry-after': String(retryAfter) },
+  });
+}

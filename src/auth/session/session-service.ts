@@ -1,0 +1,123 @@
+import type { RequestContext } from '../../audit/events.js';
+import { HOUR, MINUTE, type Clock } from '../../platform/clock.js';
+import { hashToken, randomToken } from '../../platform/crypto/tokens.js';
+import { newId } from '../../platform/ids.js';
+import type { SessionRepository } from './session-repository.js';
+import type { User } from '../../users/user.js';
+import type { Aal, AuthMethod, NewSession, Session, SessionContext } from './session.js';
+
+export interface SessionPolicy {
+  idleMinutes: number;
+  absoluteHours: number;
+}
+
+/** Sensitive actions need an authentication within this window (SECURITY.md). */
+export const REAUTH_WINDOW_MS = 10 * MINUTE;
+/** `lastSeenAt` is written at most this often, to keep the hot path read-only. */
+const TOUCH_INTERVAL_MS = MINUTE;
+
+export interface MintInput {
+  userId: string;
+  aal: Aal;
+  authMethod: AuthMethod;
+  context: RequestContext;
+  /** Staff sessions get a shorter lifetime (12 h absolute, 15 min idle). */
+  policy?: SessionPolicy;
+}
+
+/**
+ * Issue and validate sessions. Tokens are 256-bit random values; only their
+ * SHA-256 is stored (ASVS 7.2.3). A new token is minted at every login and
+ * every AAL change (ASVS 7.2.4); idle and absolute expiry are enforced here.
+ */
+export class SessionService {
+  constructor(
+    private readonly repo: SessionRepository,
+    private readonly clock: Clock,
+    private readonly policy: SessionPolicy,
+  ) {}
+
+  /** A new session value; the caller stores it in the transaction of its action. */
+  mint(input: MintInput): NewSession {
+    const now = this.clock.now();
+    const policy = input.policy ?? this.policy;
+    const token = randomToken(32);
+    const session: Session = {
+      id: newId(),
+      userId: input.userId,
+      aal: input.aal,
+      authMethod: input.authMethod,
+      createdAt: now,
+      lastSeenAt: now,
+      expiresAt: new Date(now.getTime() + policy.absoluteHours * HOUR),
+      idleTimeoutMs: policy.idleMinutes * MINUTE,
+      // Logging in is itself a fresh authentication.
+      reauthenticatedAt: now,
+      ip: input.context.ip,
+      userAgent: input.context.userAgent?.slice(0, 512) ?? null,
+    };
+    return { token, tokenHash: hashToken(token), session };
+  }
+
+  /** The session for `token`, or null when unknown, expired (idle or absolute) or revoked. */
+  async validate(token: string): Promise<SessionContext | null> {
+    if (token.length < 32 || token.length > 128) return null;
+    const found = await this.repo.findByTokenHash(hashToken(token));
+    if (!found) return null;
+    const now = this.clock.now().getTime();
+    const { session } = found;
+    if (now >= session.expiresAt.getTime() || now - session.lastSeenAt.getTime() >= session.idleTimeoutMs) {
+      await this.repo.deleteExpired(session.id);
+      return null;
+    }
+    if (now - session.lastSeenAt.getTime() >= TOUCH_INTERVAL_MS) {
+      await this.repo.touch(session.id, new Date(now));
+    }
+    return found;
+  }
+
+  isRecentlyAuthenticated(session: Session): boolean {
+    const at = session.reauthenticatedAt?.getTime();
+    return at !== undefined && this.clock.now().getTime() - at < REAUTH_WINDOW_MS;
+  }
+
+  list(userId: string): Promise<Session[]> {
+    return this.repo.listForUser(userId);
+  }
+
+  /** Revoke one of `user`'s sessions (logout, or "sign out" of a device). False when not theirs. */
+  revoke(user: User, sessionId: string, action: 'auth.logout' | 'session.revoked', context: RequestContext): Promise<boolean> {
+    return this.repo.revoke(user.id, sessionId, {
+      action,
+      actor: { type: 'user', id: user.id },
+      orgId: user.orgId,
+      subjectId: user.id,
+      data: { sessionId },
+      pii: { userId: user.id, ...context },
+    });
+  }
+
+  /** Revoke every session of `user` but `keepSessionId`. */
+  revokeOthers(user: User, keepSessionId: string, context: RequestContext): Promise<number> {
+    return this.repo.revokeOthers(user.id, keepSessionId, {
+      action: 'session.revoked_others',
+      actor: { type: 'user', id: user.id },
+      orgId: user.orgId,
+      subjectId: user.id,
+      data: { keptSessionId: keepSessionId },
+      pii: { userId: user.id, ...context },
+    });
+  }
+
+  /** Mark the session freshly authenticated (10-minute window for sensitive actions). */
+  markFresh(user: User, session: Session, method: 'password' | 'totp', context: RequestContext): Promise<void> {
+    return this.repo.markReauthenticated(session.id, this.clock.now(), {
+      action: 'auth.reauthenticated',
+      actor: { type: 'user', id: user.id },
+      orgId: user.orgId,
+      subjectId: user.id,
+      data: { sessionId: session.id, method },
+      pii: { userId: user.id, ...context },
+    });
+  }
+}

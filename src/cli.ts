@@ -1,0 +1,144 @@
+import { parseArgs } from 'node:util';
+import { createServices, type Services } from './app.js';
+import { SYSTEM_ACTOR } from './audit/events.js';
+import { normalizePassword, checkPassword } from './auth/password/policy.js';
+import { ConfigError } from './config/load-config.js';
+import { resolveProcessConfig } from './config/resolve.js';
+import { isPlan } from './plans/plans.js';
+import { AppError } from './platform/errors.js';
+import { normalizeEmail } from './users/user.js';
+
+/**
+ * `npm run cli -- <command>`: operator verbs over the same services as the
+ * HTTP API. Every verb prints JSON on stdout; failures exit non-zero.
+ */
+type Verb = (services: Services, args: string[]) => Promise<{ output: unknown; exitCode?: number }>;
+
+const VERBS: Record<string, { usage: string; run: Verb }> = {
+  migrate: {
+    usage: 'migrate',
+    // createServices applies the migrations.
+    run: async () => ({ output: { ok: true, migrated: true } }),
+  },
+  'org:create': {
+    usage: 'org:create --name N --plan free|pro|enterprise --owner-email E [--owner-name N] [--owner-password P]',
+    run: async (services, args) => {
+      const { values } = parseArgs({
+        args,
+        options: {
+          name: { type: 'string' },
+          plan: { type: 'string', default: 'free' },
+          'owner-email': { type: 'string' },
+          'owner-name': { type: 'string' },
+          'owner-password': { type: 'string' },
+        },
+      });
+      const name = required(values.name, '--name');
+      const plan = required(values.plan, '--plan');
+      if (!isPlan(plan)) throw usage('--plan must be free, pro or enterprise');
+      const email = normalizeEmail(required(values['owner-email'], '--owner-email'));
+      let passwordHash: string | null = null;
+      if (values['owner-password'] !== undefined) {
+        const password = normalizePassword(values['owner-password']);
+        const problem = checkPassword({ password, field: '--owner-password', context: [email] });
+        if (problem) throw usage(`${problem.field} ${problem.message}`);
+        passwordHash = await services.hasher.hash(password);
+      }
+      const result = await services.orgs.createOrgWithOwner({
+        orgName: name,
+        plan,
+        owner: { name: values['owner-name'] ?? email.split('@')[0] ?? email, email, passwordHash, ageConfirmed: false },
+        actor: SYSTEM_ACTOR,
+        context: { ip: null, userAgent: 'cli' },
+        withSession: false,
+      });
+      return { output: { id: result.org.id, ownerId: result.user.id } };
+    },
+  },
+  'org:set-plan': {
+    usage: 'org:set-plan --org ID --plan free|pro|enterprise',
+    run: async (services, args) => {
+      const { values } = parseArgs({ args, options: { org: { type: 'string' }, plan: { type: 'string' } } });
+      const org = await services.orgs.setPlan(required(values.org, '--org'), required(values.plan, '--plan'), SYSTEM_ACTOR);
+      return { output: { id: org.id, plan: org.plan, features: services.plans.featuresOf(org.plan) } };
+    },
+  },
+  'service-token:create': {
+    usage: 'service-token:create --name N --scopes plans:write,authz:check',
+    run: async (services, args) => {
+      const { values } = parseArgs({ args, options: { name: { type: 'string' }, scopes: { type: 'string' } } });
+      const scopes = required(values.scopes, '--scopes').split(',').map((s) => s.trim()).filter(Boolean);
+      const created = await services.serviceTokens.create(required(values.name, '--name'), scopes, SYSTEM_ACTOR);
+      return { output: created };
+    },
+  },
+  'audit:verify': {
+    usage: 'audit:verify',
+    run: async (services) => {
+      const result = services.audit.verify();
+      return result.ok
+        ? { output: { ok: true, events: result.events } }
+        : { output: { ok: false, events: result.events, brokenSeq: result.brokenSeq, reason: result.reason }, exitCode: 1 };
+    },
+  },
+};
+
+class UsageError extends Error {}
+function usage(message: string): UsageError {
+  return new UsageError(message);
+}
+function required(value: string | undefined, flag: string): string {
+  if (value === undefined || value.trim() === '') throw usage(`${flag} is required`);
+  return value;
+}
+
+function print(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  const [verbName, ...args] = argv;
+  const verb = verbName === undefined ? undefined : VERBS[verbName];
+  if (!verb) {
+    print({ ok: false, error: 'unknown_command', usage: Object.values(VERBS).map((v) => v.usage) });
+    return 2;
+  }
+  let services: Services | undefined;
+  try {
+    const { config, warnings } = resolveProcessConfig();
+    for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+    services = createServices(config);
+    const { output, exitCode } = await verb.run(services, args);
+    print(output);
+    return exitCode ?? 0;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      print({ ok: false, error: 'usage', message: error.message, usage: verb.usage });
+      return 2;
+    }
+    if (error instanceof ConfigError) {
+      print({ ok: false, error: 'config', problems: error.problems });
+      return 2;
+    }
+    if (error instanceof AppError) {
+      print({ ok: false, error: error.code, message: error.publicDetail ?? error.title, ...error.extra });
+      return 1;
+    }
+    if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
+      print({ ok: false, error: 'usage', message: error.message, usage: verb.usage });
+      return 2;
+    }
+    print({ ok: false, error: 'internal', message: error instanceof Error ? error.message : String(error) });
+    return 1;
+  } finally {
+    services?.database.close();
+  }
+}
+
+runCli(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`${String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,244 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import { parseEnv } from 'node:util';
+import type { SecretKey } from '../platform/crypto/secret-box.js';
+
+/**
+ * The only reader of `process.env`. `loadConfig(env)` validates every variable
+ * of API.md ("Configuration") and reports all problems at once (DESIGN.md rule 4).
+ */
+export type NodeEnv = 'development' | 'production' | 'test';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export type TrustProxy = false | number | string[];
+
+export interface Argon2Params {
+  memoryCost: number;
+  timeCost: number;
+  parallelism: number;
+}
+
+export interface Config {
+  nodeEnv: NodeEnv;
+  port: number;
+  host: string;
+  publicUrl: URL;
+  /** `scheme://host[:port]`, compared with the `Origin` header (CSRF). */
+  publicOrigin: string;
+  /** True when cookies are `Secure` with the `__Host-` prefix. */
+  secureCookies: boolean;
+  databaseFile: string;
+  dataDir: string;
+  /** `null` only outside production: the server then generates a development key. */
+  secretsKeys: SecretKey[] | null;
+  logLevel: LogLevel;
+  smtpUrl: string | null;
+  mailFrom: string;
+  dangerouslyAllowLoopbackIdp: boolean;
+  trustProxy: TrustProxy;
+  tls: { certFile: string; keyFile: string } | null;
+  rateLimitPerIpPerMinute: number;
+  bodyLimitBytes: number;
+  session: { idleMinutes: number; absoluteHours: number };
+  argon2: Argon2Params;
+  plansFile: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const NODE_ENVS: readonly NodeEnv[] = ['development', 'production', 'test'];
+
+/** OWASP Password Storage Cheat Sheet floor for argon2id (SECURITY.md). */
+export const ARGON2_FLOOR: Argon2Params = { memoryCost: 19456, timeCost: 2, parallelism: 1 };
+
+export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Config> {
+  const problems: string[] = [];
+  const get = (name: string): string | undefined => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      problems.push(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return Number(raw);
+  };
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    if (raw === 'true' || raw === '1') return true;
+    if (raw === 'false' || raw === '0') return false;
+    problems.push(`${name} must be true or false (got "${raw}")`);
+    return fallback;
+  };
+
+  const nodeEnvRaw = get('NODE_ENV') ?? 'development';
+  let nodeEnv: NodeEnv = 'development';
+  if ((NODE_ENVS as readonly string[]).includes(nodeEnvRaw)) nodeEnv = nodeEnvRaw as NodeEnv;
+  else problems.push(`NODE_ENV must be one of ${NODE_ENVS.join(', ')} (got "${nodeEnvRaw}")`);
+  const production = nodeEnv === 'production';
+
+  const port = int('PORT', 3000, 0, 65535);
+  const host = get('HOST') ?? '127.0.0.1';
+
+  let publicUrl = new URL(`http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`);
+  const publicUrlRaw = get('PUBLIC_URL');
+  if (publicUrlRaw !== undefined) {
+    try {
+      const parsed = new URL(publicUrlRaw);
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('scheme');
+      publicUrl = parsed;
+    } catch {
+      problems.push(`PUBLIC_URL must be an http(s) URL (got "${publicUrlRaw}")`);
+    }
+  } else if (production) {
+    problems.push('PUBLIC_URL is required in production');
+  }
+  if (production && publicUrl.protocol !== 'https:') problems.push('PUBLIC_URL must be https in production');
+
+  const databaseUrl = get('DATABASE_URL') ?? 'file:./data/cleverom.db';
+  let databaseFile = resolve(cwd, 'data/cleverom.db');
+  if (databaseUrl.startsWith('file:')) {
+    const path = databaseUrl.slice('file:'.length);
+    if (path === '') problems.push('DATABASE_URL file: path is empty');
+    else databaseFile = resolve(cwd, path);
+  } else {
+    problems.push(`DATABASE_URL must be a file: URL (SQLite); got a "${databaseUrl.split(':')[0]}:" URL`);
+  }
+  const dataDir = resolve(databaseFile, '..');
+
+  let secretsKeys: SecretKey[] | null = null;
+  const secretsRaw = get('SECRETS_KEY');
+  if (secretsRaw !== undefined) {
+    const parsed = parseSecretsKey(secretsRaw);
+    if (typeof parsed === 'string') problems.push(`SECRETS_KEY ${parsed}`);
+    else secretsKeys = parsed;
+  } else if (production) {
+    problems.push('SECRETS_KEY is required in production (32 random bytes in base64, e.g. `openssl rand -base64 32`)');
+  }
+
+  const logLevelRaw = get('LOG_LEVEL') ?? (nodeEnv === 'test' ? 'silent' : 'info');
+  let logLevel: LogLevel = 'info';
+  if ((LOG_LEVELS as readonly string[]).includes(logLevelRaw)) logLevel = logLevelRaw as LogLevel;
+  else problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${logLevelRaw}")`);
+
+  const smtpUrl = get('SMTP_URL') ?? null;
+  if (smtpUrl !== null && !/^smtps?:\/\/.+/.test(smtpUrl)) problems.push('SMTP_URL must be an smtp:// or smtps:// URL');
+  const mailFrom = get('MAIL_FROM') ?? 'Cleverom Identity <no-reply@cleverom.fi>';
+
+  const dangerouslyAllowLoopbackIdp = bool('DANGEROUSLY_ALLOW_LOOPBACK_IDP', false);
+  if (dangerouslyAllowLoopbackIdp && production) {
+    problems.push('DANGEROUSLY_ALLOW_LOOPBACK_IDP=true is refused when NODE_ENV=production');
+  }
+
+  const trustProxy = parseTrustProxy(get('TRUST_PROXY'), problems);
+
+  const certFile = get('TLS_CERT_FILE');
+  const keyFile = get('TLS_KEY_FILE');
+  let tls: Config['tls'] = null;
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    problems.push('TLS_CERT_FILE and TLS_KEY_FILE must be set together');
+  } else if (certFile !== undefined && keyFile !== undefined) {
+    for (const [name, file] of [['TLS_CERT_FILE', certFile], ['TLS_KEY_FILE', keyFile]] as const) {
+      if (!existsSync(resolve(cwd, file))) problems.push(`${name} points to a missing file`);
+    }
+    tls = { certFile: resolve(cwd, certFile), keyFile: resolve(cwd, keyFile) };
+  }
+
+  const rateLimitPerIpPerMinute = int('RATE_LIMIT_PER_IP_PER_MINUTE', 60, 1, 1_000_000);
+  const bodyLimitBytes = int('BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024);
+  const idleMinutes = int('SESSION_IDLE_MINUTES', 60, 1, 24 * 60);
+  const absoluteHours = int('SESSION_ABSOLUTE_HOURS', 24, 1, 24 * 30);
+
+  const argon2: Argon2Params = {
+    memoryCost: int('ARGON2_MEMORY_KIB', ARGON2_FLOOR.memoryCost, ARGON2_FLOOR.memoryCost, 4 * 1024 * 1024),
+    timeCost: int('ARGON2_TIME_COST', ARGON2_FLOOR.timeCost, ARGON2_FLOOR.timeCost, 100),
+    parallelism: int('ARGON2_PARALLELISM', ARGON2_FLOOR.parallelism, 1, 16),
+  };
+
+  const plansFile = resolve(cwd, get('PLANS_FILE') ?? 'config/plans.json');
+  if (!existsSync(plansFile)) problems.push(`PLANS_FILE ${plansFile} does not exist`);
+
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const secureCookies = publicUrl.protocol === 'https:';
+  return Object.freeze({
+    nodeEnv,
+    port,
+    host,
+    publicUrl,
+    publicOrigin: publicUrl.origin,
+    secureCookies,
+    databaseFile,
+    dataDir,
+    secretsKeys,
+    logLevel,
+    smtpUrl,
+    mailFrom,
+    dangerouslyAllowLoopbackIdp,
+    trustProxy,
+    tls,
+    rateLimitPerIpPerMinute,
+    bodyLimitBytes,
+    session: { idleMinutes, absoluteHours },
+    argon2,
+    plansFile,
+  });
+}
+
+/** `base64` (one key, id "k0") or `id:base64,id:base64` (the first encrypts). */
+export function parseSecretsKey(raw: string): SecretKey[] | string {
+  const parts = raw.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const keys: SecretKey[] = [];
+  for (const [index, part] of parts.entries()) {
+    const colon = part.indexOf(':');
+    const id = colon === -1 ? (parts.length === 1 ? 'k0' : '') : part.slice(0, colon);
+    const b64 = colon === -1 ? part : part.slice(colon + 1);
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(id)) return `entry ${index + 1} needs a key id of letters, digits, _ or - (keyId:base64)`;
+    const key = Buffer.from(b64, 'base64');
+    if (key.length !== 32 || !/^[A-Za-z0-9+/]+=*$/.test(b64)) return `entry ${index + 1} (${id}) must be 32 bytes in base64`;
+    if (keys.some((k) => k.id === id)) return `key id ${id} appears twice`;
+    keys.push({ id, key });
+  }
+  if (keys.length === 0) return 'is empty';
+  return keys;
+}
+
+function parseTrustProxy(raw: string | undefined, problems: string[]): TrustProxy {
+  if (raw === undefined || raw === 'false') return false;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  const entries = raw.split(',').map((e) => e.trim());
+  for (const entry of entries) {
+    const [ip, bits] = entry.split('/');
+    const family = isIP(ip ?? '');
+    const maxBits = family === 4 ? 32 : 128;
+    if (family === 0 || (bits !== undefined && (!/^\d+$/.test(bits) || Number(bits) > maxBits))) {
+      problems.push(`TRUST_PROXY must be false, a hop count, or a comma-separated list of IPs/CIDRs (bad entry "${entry}")`);
+      return false;
+    }
+  }
+  return entries;
+}
+
+/**
+ * The process environment merged over `.env` (current directory) and
+ * `config/local.env`; real environment variables win.
+ */
+export function readEnvironment(cwd: string = process.cwd()): Record<string, string | undefined> {
+  const merged: Record<string, string | undefined> = {};
+  for (const file of [resolve(cwd, 'config/local.env'), resolve(cwd, '.env')]) {
+    if (existsSync(file)) Object.assign(merged, parseEnv(readFileSync(file, 'utf8')));
+  }
+  return { ...merged, ...process.env };
+}

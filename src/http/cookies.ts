@@ -1,0 +1,32 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { NewSession } from '../auth/session/session.js';
+
+/**
+ * Session cookie (ASVS 3.3): HttpOnly, SameSite=Lax, Path=/; over https also
+ * Secure with the `__Host-` prefix (no Domain attribute, so no subdomain can set it).
+ */
+export interface CookieSettings {
+  secure: boolean;
+}
+
+export function sessionCookieName(settings: CookieSettings): string {
+  return settings.secure ? '__Host-cleverom_session' : 'cleverom_session';
+}
+
+export function setSessionCookie(reply: FastifyReply, settings: CookieSettings, next: NewSession): void {
+  reply.setCookie(sessionCookieName(settings), next.token, {
+    httpOnly: true,
+    sameSite: 'lax',
+    path: '/',
+    secure: settings.secure,
+    expires: next.session.expiresAt,
+  });
+}
+
+export function clearSessionCookie(reply: FastifyReply, settings: CookieSettings): void {
+  reply.clearCookie(sessionCookieName(settings), { httpOnly: true, sameSite: 'lax', path: '/', secure: settings.secure });
+}
+
+export function sessionCookieOf(request: FastifyRequest, settings: CookieSettings): string | undefined {
+  return request.cookies[sessionCookieName(settings)];
+}

@@ -1,0 +1,81 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { AppError, ERROR_STATUS, type ErrorCode, type FieldError } from '../platform/errors.js';
+
+/**
+ * The one place errors become RFC 9457 problem details. Library errors are
+ * translated here; nothing internal (stack, SQL, paths) ever reaches a body.
+ */
+export function registerErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError | AppError | Error, request, reply) => {
+    const appError = toAppError(error);
+    if (appError.status >= 500) {
+      request.log.error({ err: error, reqId: request.id }, 'unexpected error');
+    } else if (Object.keys(appError.detail).length > 0) {
+      request.log.info({ code: appError.code, detail: appError.detail }, 'request refused');
+    }
+    for (const [name, value] of Object.entries(appError.headers)) reply.header(name, value);
+    const body: Record<string, unknown> = {
+      type: `https://docs.cleverom.fi/problems/${appError.code}`,
+      title: appError.title,
+      status: appError.status,
+      code: appError.code,
+      ...(appError.publicDetail === undefined ? {} : { detail: appError.publicDetail }),
+      ...appError.extra,
+      ...(appError.status >= 500 ? { requestId: request.id } : {}),
+    };
+    return reply.status(appError.status).type('application/problem+json').send(JSON.stringify(body));
+  });
+
+  app.setNotFoundHandler((_request, reply) => {
+    const body = { type: 'https://docs.cleverom.fi/problems/not_found', title: 'The resource was not found.', status: 404, code: 'not_found' };
+    return reply.status(404).type('application/problem+json').send(JSON.stringify(body));
+  });
+}
+
+function toAppError(error: FastifyError | AppError | Error): AppError {
+  if (error instanceof AppError) return error;
+  const fe = error as FastifyError & { validation?: { instancePath?: string; params?: Record<string, unknown>; message?: string }[]; validationContext?: string };
+  if (fe.validation) {
+    const errors: FieldError[] = fe.validation.map((v) => ({
+      field: fieldName(fe.validationContext, v),
+      message: v.message ?? 'is invalid',
+    }));
+    return new AppError('validation_failed', { extra: { errors } });
+  }
+  switch (fe.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+    case 'FST_ERR_CTP_INVALID_TYPE':
+      return new AppError('malformed_body');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AppError('payload_too_large');
+    default:
+      break;
+  }
+  // Errors thrown by Fastify itself with a 4xx status (e.g. a bad URL) stay 4xx.
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    const code = codeForStatus(fe.statusCode);
+    return new AppError(code, { detail: { fastifyCode: fe.code } });
+  }
+  return new AppError('internal', { cause: error });
+}
+
+function fieldName(context: string | undefined, v: { instancePath?: string; params?: Record<string, unknown> }): string {
+  const path = (v.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
+  const missing = typeof v.params?.missingProperty === 'string' ? v.params.missingProperty : undefined;
+  const extra = typeof v.params?.additionalProperty === 'string' ? v.params.additionalProperty : undefined;
+  const leaf = missing ?? extra;
+  const full = [path, leaf].filter((p) => p !== undefined && p !== '').join('.');
+  return full === '' ? (context ?? 'body') : full;
+}
+
+function codeForStatus(status: number): ErrorCode {
+  if (status === 413) return 'payload_too_large';
+  if (status === 415) return 'malformed_body';
+  if (status === 404) return 'not_found';
+  if (status === 429) return 'rate_limited';
+  const match = (Object.keys(ERROR_STATUS) as ErrorCode[]).find((c) => ERROR_STATUS[c] === status);
+  return match ?? 'validation_failed';
+}

@@ -1,0 +1,134 @@
+import type { FastifyInstance, FastifyRequest, onRequestHookHandler, RouteOptions } from 'fastify';
+import type { SessionService } from '../auth/session/session-service.js';
+import { FEATURES, type Feature, type PlanCatalogue } from '../plans/plans.js';
+import { AppError } from '../platform/errors.js';
+import { SERVICE_SCOPES, looksLikeServiceToken, type ServiceTokens } from '../service-tokens/service-tokens.js';
+import { ORG_ROLES, type OrgRole } from '../users/user.js';
+import { sessionCookieOf, type CookieSettings } from './cookies.js';
+import type { Principal, RoutePolicy, UserPrincipal } from './principal.js';
+
+export interface PolicyDeps {
+  sessions: SessionService;
+  serviceTokens: ServiceTokens;
+  plans: PlanCatalogue;
+  cookies: CookieSettings;
+  publicOrigin: string;
+}
+
+const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const ROLE_RANK: Record<OrgRole, number> = { member: 1, admin: 2, owner: 3 };
+
+/**
+ * One `onRoute` hook turns each route's `config` into an `onRequest` gate
+ * (DESIGN.md rule 8) and throws at boot on unknown values.
+ */
+export function registerPolicy(app: FastifyInstance, deps: PolicyDeps): void {
+  app.decorateRequest('principal', null);
+  app.decorateRequest('requestContext', null as never);
+
+  app.addHook('onRequest', async (request) => {
+    request.requestContext = { ip: request.ip, userAgent: request.headers['user-agent']?.slice(0, 512) ?? null };
+  });
+
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const policy = (route.config ?? {}) as RoutePolicy;
+    validatePolicy(route, policy);
+    const gate = makeGate(policy, deps);
+    route.onRequest = route.onRequest === undefined ? [gate] : [...(Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]), gate];
+  });
+}
+
+function validatePolicy(route: RouteOptions, policy: RoutePolicy): void {
+  const where = `${String(route.method)} ${route.url}`;
+  if (policy.auth !== undefined && policy.auth !== 'user' && policy.auth !== 'service') throw new Error(`${where}: unknown auth ${String(policy.auth)}`);
+  if (policy.scope !== undefined && !(SERVICE_SCOPES as readonly string[]).includes(policy.scope)) throw new Error(`${where}: unknown scope ${policy.scope}`);
+  if (policy.auth === 'service' && policy.scope === undefined) throw new Error(`${where}: service routes need a scope`);
+  if (policy.role !== undefined && !(ORG_ROLES as readonly string[]).includes(policy.role)) throw new Error(`${where}: unknown role ${policy.role}`);
+  if (policy.feature !== undefined && !(FEATURES as readonly string[]).includes(policy.feature)) throw new Error(`${where}: unknown feature ${policy.feature}`);
+  if (policy.aal !== undefined && policy.aal !== 1 && policy.aal !== 2) throw new Error(`${where}: aal must be 1 or 2`);
+  const needsUser = policy.role !== undefined || policy.aal !== undefined || policy.fresh === true;
+  if (needsUser && policy.auth !== 'user') throw new Error(`${where}: role/aal/fresh need auth: 'user'`);
+  if (policy.role !== undefined && !route.url.includes(':orgId')) throw new Error(`${where}: role gates need an :orgId route`);
+}
+
+function makeGate(policy: RoutePolicy, deps: PolicyDeps): onRequestHookHandler {
+  return async function gate(request) {
+    if (policy.auth === undefined && !STATE_CHANGING.has(request.method)) return;
+    // Public routes (login, sign-up) ignore a stale or malformed credential.
+    const principal = policy.auth === undefined ? await resolvePrincipal(request, deps).catch(() => null) : await resolvePrincipal(request, deps);
+    request.principal = principal;
+
+    // ASVS 3.5: a cookie-authenticated state change must come from our origin.
+    // Unauthenticated form posts (login, sign-up) are checked too when the
+    // browser sends an Origin, against login CSRF.
+    if (STATE_CHANGING.has(request.method)) {
+      const origin = request.headers.origin;
+      const cookieAuth = principal?.kind === 'user' && principal.via === 'cookie';
+      if ((cookieAuth && origin !== deps.publicOrigin) || (origin !== undefined && origin !== deps.publicOrigin)) {
+        throw new AppError('csrf_failed');
+      }
+    }
+
+    if (policy.auth === 'service') {
+      if (principal?.kind !== 'service') throw new AppError('unauthenticated');
+      if (policy.scope && !principal.token.scopes.includes(policy.scope)) {
+        throw new AppError('forbidden', { publicDetail: `The service token lacks the ${policy.scope} scope.` });
+      }
+      return;
+    }
+    if (policy.auth !== 'user') return;
+    if (principal?.kind !== 'user') throw new AppError('unauthenticated');
+
+    const orgId = (request.params as { orgId?: string } | undefined)?.orgId;
+    if (orgId !== undefined) {
+      // Tenant isolation: another organization's resources do not exist for you (404, never 403).
+      if (principal.user.orgId !== orgId) throw new AppError('not_found');
+      if (policy.role && ROLE_RANK[principal.user.role ?? 'member'] < ROLE_RANK[policy.role]) {
+        throw new AppError('forbidden', { publicDetail: `This needs the ${policy.role} role.` });
+      }
+    }
+    if (policy.feature) requireFeature(principal, policy.feature, deps.plans);
+    if (policy.aal === 2 && principal.session.aal < 2) {
+      throw new AppError('forbidden', { publicDetail: 'This needs a session with two-factor authentication.' });
+    }
+    if (policy.fresh && !deps.sessions.isRecentlyAuthenticated(principal.session)) {
+      throw new AppError('reauthentication_required');
+    }
+  };
+}
+
+function requireFeature(principal: UserPrincipal, feature: Feature, plans: PlanCatalogue): void {
+  const org = principal.org;
+  if (!org || !plans.has(org.plan, feature)) {
+    throw new AppError('plan_required', { extra: { feature, requiredPlan: plans.requiredPlanFor(feature) } });
+  }
+}
+
+/** Cookie session, bearer session token, or bearer service token — or nobody. */
+async function resolvePrincipal(request: FastifyRequest, deps: PolicyDeps): Promise<Principal | null> {
+  const authorization = request.headers.authorization;
+  if (authorization !== undefined) {
+    const match = /^Bearer ([A-Za-z0-9_\-.~+/]+=*)$/.exec(authorization);
+    if (!match?.[1]) throw new AppError('unauthenticated', { publicDetail: 'Malformed Authorization header.' });
+    const bearer = match[1];
+    if (looksLikeServiceToken(bearer)) {
+      const token = await deps.serviceTokens.verify(bearer);
+      if (!token) throw new AppError('unauthenticated');
+      return { kind: 'service', token };
+    }
+    const found = await deps.sessions.validate(bearer);
+    if (!found) throw new AppError('unauthenticated');
+    return { kind: 'user', via: 'bearer', ...found };
+  }
+  const cookie = sessionCookieOf(request, deps.cookies);
+  if (cookie === undefined) return null;
+  const found = await deps.sessions.validate(cookie);
+  return found ? { kind: 'user', via: 'cookie', ...found } : null;
+}
+
+/** The calling user, for routes whose policy already guaranteed one. */
+export function userOf(request: FastifyRequest): UserPrincipal {
+  const principal = request.principal;
+  if (principal?.kind !== 'user') throw new AppError('unauthenticated');
+  return principal;
+}

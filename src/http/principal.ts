@@ -1,0 +1,39 @@
+import type { RequestContext } from '../audit/events.js';
+import type { Session } from '../auth/session/session.js';
+import type { Org } from '../orgs/org.js';
+import type { Feature } from '../plans/plans.js';
+import type { ServiceScope, ServiceToken } from '../service-tokens/service-tokens.js';
+import type { OrgRole, User } from '../users/user.js';
+
+/** Who is calling: a person with a session, or a machine with a service token. */
+export type Principal =
+  | { kind: 'user'; via: 'cookie' | 'bearer'; session: Session; user: User; org: Org | null }
+  | { kind: 'service'; token: ServiceToken };
+
+export type UserPrincipal = Extract<Principal, { kind: 'user' }>;
+
+/**
+ * Declarative route gates (DESIGN.md rule 8), enforced by one hook in
+ * `policy.ts` and validated at boot.
+ */
+export interface RoutePolicy {
+  /** `user`: a session; `service`: a service token with `scope`; absent: public. */
+  auth?: 'user' | 'service';
+  scope?: ServiceScope;
+  /** Minimum organization role for `:orgId` routes (owner > admin > member). */
+  role?: OrgRole;
+  /** Plan feature the organization (`:orgId` or the caller's) must have. */
+  feature?: Feature;
+  /** Minimum authenticator assurance level of the session. */
+  aal?: 1 | 2;
+  /** The session must have authenticated within the last 10 minutes. */
+  fresh?: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig extends RoutePolicy {}
+  interface FastifyRequest {
+    principal: Principal | null;
+    requestContext: RequestContext;
+  }
+}

@@ -1,0 +1,46 @@
+import type { Plan } from '../plans/plans.js';
+import type { orgs } from './tables.js';
+
+export interface OrgSettings {
+  requireMfa: boolean;
+  enforceSso: boolean;
+  requireCustomerApproval: boolean;
+}
+
+export const DEFAULT_ORG_SETTINGS: OrgSettings = Object.freeze({
+  requireMfa: false,
+  enforceSso: false,
+  requireCustomerApproval: false,
+});
+
+export interface Org {
+  id: string;
+  name: string;
+  slug: string;
+  plan: Plan;
+  settings: OrgSettings;
+  createdAt: Date;
+}
+
+export function toOrg(row: typeof orgs.$inferSelect): Org {
+  return {
+    id: row.id,
+    name: row.name,
+    slug: row.slug,
+    plan: row.plan as Plan,
+    settings: { ...DEFAULT_ORG_SETTINGS, ...(JSON.parse(row.settings) as Partial<OrgSettings>) },
+    createdAt: row.createdAt,
+  };
+}
+
+/** A URL-safe slug; uniqueness is settled by the repository. */
+export function slugify(name: string): string {
+  const base = name
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40);
+  return base === '' ? 'org' : base;
+}

@@ -1,0 +1,8 @@
+/** Every table of the service, for drizzle-kit and the database handle. */
+export * from './orgs/tables.js';
+export * from './users/tables.js';
+export * from './auth/session/tables.js';
+export * from './auth/password/tables.js';
+export * from './service-tokens/tables.js';
+export * from './http/tables.js';
+export * from './audit/tables.js';
