@@ -15,6 +15,9 @@ import { passwordRoutes } from './auth/password/routes.js';
 import { SqliteSessionRepository } from './auth/session/session-repository.js';
 import { SessionService } from './auth/session/session-service.js';
 import { sessionRoutes } from './auth/session/routes.js';
+import { totpRoutes } from './auth/totp/routes.js';
+import { SqliteTotpRepository } from './auth/totp/totp-repository.js';
+import { TotpService } from './auth/totp/totp-service.js';
 import type { Config } from './config/load-config.js';
 import { registerErrorHandler } from './http/error-handler.js';
 import { healthRoutes } from './http/health.js';
@@ -48,6 +51,7 @@ export interface Services {
   orgs: OrgService;
   users: SqliteUserRepository;
   serviceTokens: ServiceTokens;
+  totp: TotpService;
   metrics: Metrics;
 }
 
@@ -111,7 +115,10 @@ export function createServices(config: Readonly<Config>, options: BuildOptions =
     publicUrl: config.publicUrl,
   });
   const serviceTokens = new ServiceTokens(database, audit, clock);
-  return { config, clock, database, audit, plans, secretBox, mailer, hasher, sessions, passwords, orgs, users, serviceTokens, metrics };
+  const totp = new TotpService({ repo: new SqliteTotpRepository(database, audit), users, sessions, secretBox, clock });
+  passwords.addLoginStep(totp);
+  passwords.setCodeVerifier(totp);
+  return { config, clock, database, audit, plans, secretBox, mailer, hasher, sessions, passwords, orgs, users, serviceTokens, totp, metrics };
 }
 
 /** Build the Fastify app over a configuration; `listen()` is the caller's (server.ts, tests). */
@@ -187,6 +194,7 @@ export async function buildApp(config: Readonly<Config>, options: BuildOptions =
     sessionRoutes(scope, services);
     passwordRoutes(scope, services);
     orgRoutes(scope, services);
+    totpRoutes(scope, services);
   });
 
   return { app, services };

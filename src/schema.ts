@@ -6,3 +6,5 @@ export * from './auth/password/tables.js';
 export * from './service-tokens/tables.js';
 export * from './http/tables.js';
 export * from './audit/tables.js';
+export * from './auth/totp/tables.js';
+export * from './auth/challenge/tables.js';

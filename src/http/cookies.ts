@@ -30,3 +30,20 @@ export function clearSessionCookie(reply: FastifyReply, settings: CookieSettings
 export function sessionCookieOf(request: FastifyRequest, settings: CookieSettings): string | undefined {
   return request.cookies[sessionCookieName(settings)];
 }
+
+/** The pending-MFA cookie: not a session; it only names a challenge for `POST /v1/login/mfa`. */
+export function mfaCookieName(settings: CookieSettings): string {
+  return settings.secure ? '__Host-cleverom_mfa' : 'cleverom_mfa';
+}
+
+export function setMfaCookie(reply: FastifyReply, settings: CookieSettings, token: string, expires: Date): void {
+  reply.setCookie(mfaCookieName(settings), token, { httpOnly: true, sameSite: 'lax', path: '/', secure: settings.secure, expires });
+}
+
+export function clearMfaCookie(reply: FastifyReply, settings: CookieSettings): void {
+  reply.clearCookie(mfaCookieName(settings), { httpOnly: true, sameSite: 'lax', path: '/', secure: settings.secure });
+}
+
+export function mfaCookieOf(request: FastifyRequest, settings: CookieSettings): string | undefined {
+  return request.cookies[mfaCookieName(settings)];
+}

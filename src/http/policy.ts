@@ -46,7 +46,7 @@ function validatePolicy(route: RouteOptions, policy: RoutePolicy): void {
   if (policy.role !== undefined && !(ORG_ROLES as readonly string[]).includes(policy.role)) throw new Error(`${where}: unknown role ${policy.role}`);
   if (policy.feature !== undefined && !(FEATURES as readonly string[]).includes(policy.feature)) throw new Error(`${where}: unknown feature ${policy.feature}`);
   if (policy.aal !== undefined && policy.aal !== 1 && policy.aal !== 2) throw new Error(`${where}: aal must be 1 or 2`);
-  const needsUser = policy.role !== undefined || policy.aal !== undefined || policy.fresh === true;
+  const needsUser = policy.role !== undefined || policy.aal !== undefined || policy.fresh === true || policy.duringMfaEnrolment === true;
   if (needsUser && policy.auth !== 'user') throw new Error(`${where}: role/aal/fresh need auth: 'user'`);
   if (policy.role !== undefined && !route.url.includes(':orgId')) throw new Error(`${where}: role gates need an :orgId route`);
 }
@@ -87,6 +87,12 @@ function makeGate(policy: RoutePolicy, deps: PolicyDeps): onRequestHookHandler {
         throw new AppError('forbidden', { publicDetail: `This needs the ${policy.role} role.` });
       }
     }
+    if (!policy.duringMfaEnrolment && mustEnrolSecondFactor(principal, deps.plans)) {
+      throw new AppError('forbidden', {
+        publicDetail: 'Your organization requires two-factor authentication. Set it up first: POST /v1/me/mfa/totp.',
+        extra: { reason: 'mfa_enrolment_required' },
+      });
+    }
     if (policy.feature) requireFeature(principal, policy.feature, deps.plans);
     if (policy.aal === 2 && principal.session.aal < 2) {
       throw new AppError('forbidden', { publicDetail: 'This needs a session with two-factor authentication.' });
@@ -95,6 +101,18 @@ function makeGate(policy: RoutePolicy, deps: PolicyDeps): onRequestHookHandler {
       throw new AppError('reauthentication_required');
     }
   };
+}
+
+/**
+ * A password session below AAL2 in an organization that requires MFA (and
+ * still has the feature) may only enrol. SSO sessions are exempt: their
+ * second factor is the IdP's.
+ */
+function mustEnrolSecondFactor(principal: UserPrincipal, plans: PlanCatalogue): boolean {
+  const org = principal.org;
+  if (!org?.settings.requireMfa || !plans.has(org.plan, 'mfa_totp')) return false;
+  if (principal.session.authMethod === 'oidc' || principal.session.authMethod === 'saml') return false;
+  return principal.session.aal < 2;
 }
 
 function requireFeature(principal: UserPrincipal, feature: Feature, plans: PlanCatalogue): void {

@@ -28,6 +28,11 @@ export interface RoutePolicy {
   aal?: 1 | 2;
   /** The session must have authenticated within the last 10 minutes. */
   fresh?: boolean;
+  /**
+   * Reachable by a session that must still enrol a second factor (its
+   * organization requires MFA): enrolment, `GET /v1/me`, logout.
+   */
+  duringMfaEnrolment?: boolean;
 }
 
 declare module 'fastify' {

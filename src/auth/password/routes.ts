@@ -2,7 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { Services } from '../../app.js';
-import { clearSessionCookie, setSessionCookie } from '../../http/cookies.js';
+import { clearSessionCookie, setMfaCookie, setSessionCookie } from '../../http/cookies.js';
 import { userOf } from '../../http/policy.js';
 import { Email, OpaqueToken, Password, SessionSummary, UserView } from '../../http/schemas.js';
 import { AppError } from '../../platform/errors.js';
@@ -32,9 +32,7 @@ export function passwordRoutes(scope: FastifyInstance, services: Services): void
           setSessionCookie(reply, cookies, result.session);
           return { user: publicUser(result.user), session: sessionView(result.session.session) };
         case 'mfa_required':
-          reply.setCookie('cleverom_mfa', result.pendingToken, {
-            httpOnly: true, sameSite: 'lax', path: '/v1/login', secure: cookies.secure, expires: result.expiresAt,
-          });
+          setMfaCookie(reply, cookies, result.pendingToken, result.expiresAt);
           throw new AppError('mfa_required', { extra: { challengeId: result.challengeId } });
         case 'sso_required':
           throw new AppError('sso_required', { extra: { ssoUrl: result.ssoUrl } });
@@ -42,7 +40,7 @@ export function passwordRoutes(scope: FastifyInstance, services: Services): void
     },
   );
 
-  app.post('/v1/logout', { config: { auth: 'user' }, schema: { tags: ['auth'], summary: 'Log out (revoke this session)' } }, async (request, reply) => {
+  app.post('/v1/logout', { config: { auth: 'user', duringMfaEnrolment: true }, schema: { tags: ['auth'], summary: 'Log out (revoke this session)' } }, async (request, reply) => {
     const { session, user } = userOf(request);
     await services.sessions.revoke(user, session.id, 'auth.logout', request.requestContext);
     clearSessionCookie(reply, cookies);

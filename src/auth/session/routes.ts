@@ -38,7 +38,7 @@ export function sessionRoutes(scope: FastifyInstance, services: Services): void 
   app.get(
     '/v1/me',
     {
-      config: { auth: 'user' },
+      config: { auth: 'user', duringMfaEnrolment: true },
       schema: {
         tags: ['me'],
         summary: 'The caller, their organization and session',
