@@ -34,6 +34,10 @@ import { openSqlite, migrateSqlite, type SqliteDatabase } from './platform/db/sq
 import { AppError } from './platform/errors.js';
 import { OutboxMailer, SmtpMailer, type Mailer } from './platform/mailer.js';
 import { ServiceTokens } from './service-tokens/service-tokens.js';
+import { staffRoutes } from './staff/routes.js';
+import { SqliteStaffRepository } from './staff/staff-repository.js';
+import { StaffService } from './staff/staff-service.js';
+import { auditRoutes } from './audit/routes.js';
 import { SqliteUserRepository } from './users/user-repository.js';
 
 /** Everything the routes and the CLI use, wired once. */
@@ -52,6 +56,7 @@ export interface Services {
   users: SqliteUserRepository;
   serviceTokens: ServiceTokens;
   totp: TotpService;
+  staff: StaffService;
   metrics: Metrics;
 }
 
@@ -104,8 +109,9 @@ export function createServices(config: Readonly<Config>, options: BuildOptions =
     publicUrl: config.publicUrl,
     onLoginOutcome: (outcome) => metrics.logins.inc({ outcome }),
   });
+  const orgRepository = new SqliteOrgRepository(database, audit);
   const orgs = new OrgService({
-    orgs: new SqliteOrgRepository(database, audit),
+    orgs: orgRepository,
     users,
     hasher,
     sessions,
@@ -118,7 +124,16 @@ export function createServices(config: Readonly<Config>, options: BuildOptions =
   const totp = new TotpService({ repo: new SqliteTotpRepository(database, audit), users, sessions, secretBox, clock });
   passwords.addLoginStep(totp);
   passwords.setCodeVerifier(totp);
-  return { config, clock, database, audit, plans, secretBox, mailer, hasher, sessions, passwords, orgs, users, serviceTokens, totp, metrics };
+  const staff = new StaffService({
+    repo: new SqliteStaffRepository(database, audit),
+    orgs: orgRepository,
+    plans,
+    hasher,
+    users,
+    clock,
+    grantMaxMinutes: config.staffGrantMaxMinutes,
+  });
+  return { config, clock, database, audit, plans, secretBox, mailer, hasher, sessions, passwords, orgs, users, serviceTokens, totp, staff, metrics };
 }
 
 /** Build the Fastify app over a configuration; `listen()` is the caller's (server.ts, tests). */
@@ -133,10 +148,21 @@ export async function buildApp(config: Readonly<Config>, options: BuildOptions =
     ...(config.tls ? { https: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } } : {}),
   };
   const app = Fastify(serverOptions as FastifyServerOptions).withTypeProvider<TypeBoxTypeProvider>();
+  // API.md "Conventions": JSON only. Fastify also parses text/plain by default,
+  // which turned a wrong content type into 400 validation_failed instead of malformed_body.
+  app.removeContentTypeParser('text/plain');
 
   const services = createServices(config, options, app.log);
   await services.hasher.warmUp();
-  app.addHook('onClose', async () => services.database.close());
+  // Grants end by themselves at expiresAt; this records each end in the audit log.
+  const expiry = setInterval(() => {
+    services.staff.expireDue().catch((error: unknown) => app.log.error({ err: error }, 'recording staff grant expiry failed'));
+  }, 60_000);
+  expiry.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(expiry);
+    services.database.close();
+  });
 
   registerErrorHandler(app);
   services.metrics.register(app);
@@ -187,6 +213,7 @@ export async function buildApp(config: Readonly<Config>, options: BuildOptions =
     plans: services.plans,
     cookies: { secure: config.secureCookies },
     publicOrigin: config.publicOrigin,
+    staffMember: (userId) => services.staff.member(userId),
   });
 
   await app.register(async (scope) => {
@@ -195,6 +222,8 @@ export async function buildApp(config: Readonly<Config>, options: BuildOptions =
     passwordRoutes(scope, services);
     orgRoutes(scope, services);
     totpRoutes(scope, services);
+    staffRoutes(scope, services);
+    auditRoutes(scope, services);
   });
 
   return { app, services };

@@ -63,6 +63,24 @@ const VERBS: Record<string, { usage: string; run: Verb }> = {
       return { output: { id: org.id, plan: org.plan, features: services.plans.featuresOf(org.plan) } };
     },
   },
+  'staff:create': {
+    usage: 'staff:create --email E --name N --role support|engineer|security_admin --nda-signed YYYY-MM-DD [--password P]',
+    run: async (services, args) => {
+      const { values } = parseArgs({
+        args,
+        options: { email: { type: 'string' }, name: { type: 'string' }, role: { type: 'string' }, 'nda-signed': { type: 'string' }, password: { type: 'string' } },
+      });
+      const created = await services.staff.createStaff({
+        email: required(values.email, '--email'),
+        name: required(values.name, '--name'),
+        role: required(values.role, '--role'),
+        // Without --nda-signed the principal exists but can never hold a grant.
+        ndaSignedAt: values['nda-signed'] ?? null,
+        password: values.password ?? null,
+      });
+      return { output: created };
+    },
+  },
   'service-token:create': {
     usage: 'service-token:create --name N --scopes plans:write,authz:check',
     run: async (services, args) => {

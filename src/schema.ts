@@ -8,3 +8,8 @@ export * from './http/tables.js';
 export * from './audit/tables.js';
 export * from './auth/totp/tables.js';
 export * from './auth/challenge/tables.js';
+export * from './staff/tables.js';
+export * from './orgs/domains/tables.js';
+export * from './sso/connections/tables.js';
+export * from './sso/state/tables.js';
+export * from './sso/tables.js';

@@ -62,6 +62,9 @@ export interface AuditEvent {
   orgId: string | null;
   subjectId: string | null;
   data: { [key: string]: JsonValue };
+  piiCommitment: string | null;
+  prevHash: string;
+  hash: string;
 }
 
 /** Request context carried into events: personal, so it lands in `pii`. */

@@ -126,12 +126,14 @@ export class SqliteAuditLog {
 
   /** Events matching a filter, oldest first, from `afterSeq` (cursor). */
   list(filter: AuditFilter): AuditEvent[] {
+    if (filter.actions?.length === 0) return [];
     const where: string[] = ['seq > ?'];
     const args: unknown[] = [filter.afterSeq ?? 0];
     if (filter.orgId) { where.push('org_id = ?'); args.push(filter.orgId); }
     if (filter.actorId) { where.push('actor_id = ?'); args.push(filter.actorId); }
     if (filter.subjectId) { where.push('subject_id = ?'); args.push(filter.subjectId); }
     if (filter.action) { where.push('action = ?'); args.push(filter.action); }
+    if (filter.actions) { where.push(`action IN (${filter.actions.map(() => '?').join(', ')})`); args.push(...filter.actions); }
     if (filter.from) { where.push('at >= ?'); args.push(filter.from.toISOString()); }
     if (filter.to) { where.push('at < ?'); args.push(filter.to.toISOString()); }
     args.push(filter.limit ?? 100);
@@ -147,6 +149,7 @@ export interface AuditFilter {
   actorId?: string;
   subjectId?: string;
   action?: string;
+  actions?: readonly string[];
   from?: Date;
   to?: Date;
   afterSeq?: number;
@@ -155,6 +158,9 @@ export interface AuditFilter {
 
 function toEvent(row: AuditRow): AuditEvent {
   return {
+    prevHash: row.prev_hash,
+    hash: row.hash,
+    piiCommitment: row.pii_commitment,
     seq: row.seq,
     id: row.id,
     at: row.at,

@@ -42,6 +42,8 @@ export interface Config {
   session: { idleMinutes: number; absoluteHours: number };
   argon2: Argon2Params;
   plansFile: string;
+  /** Longest staff grant a request may ask for (SECURITY.md: max 8 h, configurable). */
+  staffGrantMaxMinutes: number;
 }
 
 export class ConfigError extends Error {
@@ -167,6 +169,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
     parallelism: int('ARGON2_PARALLELISM', ARGON2_FLOOR.parallelism, 1, 16),
   };
 
+  const staffGrantMaxMinutes = int('STAFF_GRANT_MAX_MINUTES', 480, 5, 7 * 24 * 60);
   const plansFile = resolve(cwd, get('PLANS_FILE') ?? 'config/plans.json');
   if (!existsSync(plansFile)) problems.push(`PLANS_FILE ${plansFile} does not exist`);
 
@@ -194,6 +197,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
     session: { idleMinutes, absoluteHours },
     argon2,
     plansFile,
+    staffGrantMaxMinutes,
   });
 }
 

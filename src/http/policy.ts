@@ -3,6 +3,8 @@ import type { SessionService } from '../auth/session/session-service.js';
 import { FEATURES, type Feature, type PlanCatalogue } from '../plans/plans.js';
 import { AppError } from '../platform/errors.js';
 import { SERVICE_SCOPES, looksLikeServiceToken, type ServiceTokens } from '../service-tokens/service-tokens.js';
+import { STAFF_SESSION_POLICY } from '../auth/session/session-service.js';
+import type { StaffMember } from '../staff/staff.js';
 import { ORG_ROLES, type OrgRole } from '../users/user.js';
 import { sessionCookieOf, type CookieSettings } from './cookies.js';
 import type { Principal, RoutePolicy, UserPrincipal } from './principal.js';
@@ -13,6 +15,7 @@ export interface PolicyDeps {
   plans: PlanCatalogue;
   cookies: CookieSettings;
   publicOrigin: string;
+  staffMember(userId: string): Promise<StaffMember | null>;
 }
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -24,6 +27,7 @@ const ROLE_RANK: Record<OrgRole, number> = { member: 1, admin: 2, owner: 3 };
  */
 export function registerPolicy(app: FastifyInstance, deps: PolicyDeps): void {
   app.decorateRequest('principal', null);
+  app.decorateRequest('staffMember', null);
   app.decorateRequest('requestContext', null as never);
 
   app.addHook('onRequest', async (request) => {
@@ -46,7 +50,10 @@ function validatePolicy(route: RouteOptions, policy: RoutePolicy): void {
   if (policy.role !== undefined && !(ORG_ROLES as readonly string[]).includes(policy.role)) throw new Error(`${where}: unknown role ${policy.role}`);
   if (policy.feature !== undefined && !(FEATURES as readonly string[]).includes(policy.feature)) throw new Error(`${where}: unknown feature ${policy.feature}`);
   if (policy.aal !== undefined && policy.aal !== 1 && policy.aal !== 2) throw new Error(`${where}: aal must be 1 or 2`);
-  const needsUser = policy.role !== undefined || policy.aal !== undefined || policy.fresh === true || policy.duringMfaEnrolment === true;
+  if (policy.staff !== undefined && policy.staff !== 'any' && policy.staff !== 'security_admin') throw new Error(`${where}: unknown staff role ${String(policy.staff)}`);
+  if (policy.staff !== undefined && policy.role !== undefined) throw new Error(`${where}: staff routes take no organization role`);
+  const needsUser =
+    policy.role !== undefined || policy.aal !== undefined || policy.fresh === true || policy.duringMfaEnrolment === true || policy.staff !== undefined;
   if (needsUser && policy.auth !== 'user') throw new Error(`${where}: role/aal/fresh need auth: 'user'`);
   if (policy.role !== undefined && !route.url.includes(':orgId')) throw new Error(`${where}: role gates need an :orgId route`);
 }
@@ -78,6 +85,11 @@ function makeGate(policy: RoutePolicy, deps: PolicyDeps): onRequestHookHandler {
     }
     if (policy.auth !== 'user') return;
     if (principal?.kind !== 'user') throw new AppError('unauthenticated');
+
+    if (policy.staff !== undefined) {
+      await requireStaff(request, principal, policy.staff, deps);
+      return;
+    }
 
     const orgId = (request.params as { orgId?: string } | undefined)?.orgId;
     if (orgId !== undefined) {
@@ -115,8 +127,30 @@ function mustEnrolSecondFactor(principal: UserPrincipal, plans: PlanCatalogue): 
   return principal.session.aal < 2;
 }
 
+/**
+ * Staff routes (SECURITY.md: staff): a staff principal, AAL2, a staff-length
+ * session; `security_admin` routes need that role.
+ */
+async function requireStaff(request: FastifyRequest, principal: UserPrincipal, level: 'any' | 'security_admin', deps: PolicyDeps): Promise<void> {
+  const member = principal.user.orgId === null ? await deps.staffMember(principal.user.id) : null;
+  if (!member) throw new AppError('forbidden', { publicDetail: 'This is for Cleverom staff.' });
+  if (principal.session.aal < 2) {
+    throw new AppError('forbidden', { publicDetail: 'Staff routes need two-factor authentication: enrol TOTP, then log in with it.', extra: { reason: 'aal2_required' } });
+  }
+  const lifetime = principal.session.expiresAt.getTime() - principal.session.createdAt.getTime();
+  if (lifetime > STAFF_SESSION_POLICY.absoluteHours * 3_600_000 || principal.session.idleTimeoutMs > STAFF_SESSION_POLICY.idleMinutes * 60_000) {
+    throw new AppError('unauthenticated', { publicDetail: 'Log in again.' });
+  }
+  if (level === 'security_admin' && member.role !== 'security_admin') {
+    throw new AppError('forbidden', { publicDetail: 'This needs the security_admin staff role.' });
+  }
+  request.staffMember = member;
+}
+
 function requireFeature(principal: UserPrincipal, feature: Feature, plans: PlanCatalogue): void {
   const org = principal.org;
+  // Staff have no organization; they must still enrol TOTP (staff routes need AAL2).
+  if (!org && principal.user.orgId === null && feature === 'mfa_totp') return;
   if (!org || !plans.has(org.plan, feature)) {
     throw new AppError('plan_required', { extra: { feature, requiredPlan: plans.requiredPlanFor(feature) } });
   }

@@ -3,6 +3,7 @@ import type { Session } from '../auth/session/session.js';
 import type { Org } from '../orgs/org.js';
 import type { Feature } from '../plans/plans.js';
 import type { ServiceScope, ServiceToken } from '../service-tokens/service-tokens.js';
+import type { StaffMember } from '../staff/staff.js';
 import type { OrgRole, User } from '../users/user.js';
 
 /** Who is calling: a person with a session, or a machine with a service token. */
@@ -33,6 +34,11 @@ export interface RoutePolicy {
    * organization requires MFA): enrolment, `GET /v1/me`, logout.
    */
   duringMfaEnrolment?: boolean;
+  /**
+   * Cleverom staff only (`any` staff role, or `security_admin`). Staff routes
+   * always need AAL2 and a staff-length session (≤ 12 h, 15 min idle).
+   */
+  staff?: 'any' | 'security_admin';
 }
 
 declare module 'fastify' {
@@ -40,5 +46,7 @@ declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | null;
     requestContext: RequestContext;
+    /** Set on `staff` routes after the gate. */
+    staffMember: StaffMember | null;
   }
 }

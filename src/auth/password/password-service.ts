@@ -107,7 +107,7 @@ export class PasswordService {
     }
 
     const rehash = verdict.needsRehash ? await this.deps.hasher.hash(password) : null;
-    const session = this.deps.sessions.mint({ userId: user.id, aal: 1, authMethod: 'password', context });
+    const session = this.deps.sessions.mint({ userId: user.id, aal: 1, authMethod: 'password', context, staff: user.orgId === null });
     await this.deps.repo.recordLoginSuccess({
       throttleKey: key,
       userId: user.id,

@@ -21,9 +21,12 @@ export interface MintInput {
   aal: Aal;
   authMethod: AuthMethod;
   context: RequestContext;
-  /** Staff sessions get a shorter lifetime (12 h absolute, 15 min idle). */
-  policy?: SessionPolicy;
+  /** Staff principals get a shorter lifetime (12 h absolute, 15 min idle). */
+  staff?: boolean;
 }
+
+/** SECURITY.md: staff sessions — idle 15 min, absolute 12 h. */
+export const STAFF_SESSION_POLICY: SessionPolicy = Object.freeze({ idleMinutes: 15, absoluteHours: 12 });
 
 /**
  * Issue and validate sessions. Tokens are 256-bit random values; only their
@@ -40,7 +43,7 @@ export class SessionService {
   /** A new session value; the caller stores it in the transaction of its action. */
   mint(input: MintInput): NewSession {
     const now = this.clock.now();
-    const policy = input.policy ?? this.policy;
+    const policy = input.staff ? STAFF_SESSION_POLICY : this.policy;
     const token = randomToken(32);
     const session: Session = {
       id: newId(),

@@ -125,7 +125,7 @@ export class TotpService implements LoginStep, CodeVerifier {
       throw new AppError('invalid_code');
     }
     const { plain, records } = this.newRecoveryCodes(user.id);
-    const next = this.deps.sessions.mint({ userId: user.id, aal: 2, authMethod: session.authMethod, context });
+    const next = this.deps.sessions.mint({ userId: user.id, aal: 2, authMethod: session.authMethod, context, staff: user.orgId === null });
     const ok = await this.deps.repo.confirm({
       userId: user.id,
       step,
@@ -192,7 +192,7 @@ export class TotpService implements LoginStep, CodeVerifier {
     this.refuseWhileLocked(factor);
     const proof = await this.proofFor(factor, input);
     if (!proof) return this.fail(user, factor, challenge.id, context, 'auth.mfa.failed');
-    const session = this.deps.sessions.mint({ userId: user.id, aal: 2, authMethod: 'password', context });
+    const session = this.deps.sessions.mint({ userId: user.id, aal: 2, authMethod: 'password', context, staff: user.orgId === null });
     const events: AuditEventInput[] = [
       ...(proof.kind === 'recovery' ? [this.event('mfa.recovery_code.used', user, context)] : []),
       this.event('auth.login.succeeded', user, context, { sessionId: session.session.id, aal: 2, method: 'password', secondFactor: proof.kind }),
