@@ -164,6 +164,10 @@ export async function buildApp(config: Readonly<Config>, options: BuildOptions =
     services.database.close();
   });
 
+  // Every answer names its request id, so support and audit events can be matched to it.
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
   registerErrorHandler(app);
   services.metrics.register(app);
 

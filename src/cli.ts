@@ -59,7 +59,9 @@ const VERBS: Record<string, { usage: string; run: Verb }> = {
     usage: 'org:set-plan --org ID --plan free|pro|enterprise',
     run: async (services, args) => {
       const { values } = parseArgs({ args, options: { org: { type: 'string' }, plan: { type: 'string' } } });
-      const org = await services.orgs.setPlan(required(values.org, '--org'), required(values.plan, '--plan'), SYSTEM_ACTOR);
+      const plan = required(values.plan, '--plan');
+      if (!isPlan(plan)) throw usage('--plan must be free, pro or enterprise');
+      const org = await services.orgs.setPlan(required(values.org, '--org'), plan, SYSTEM_ACTOR);
       return { output: { id: org.id, plan: org.plan, features: services.plans.featuresOf(org.plan) } };
     },
   },

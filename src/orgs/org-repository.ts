@@ -60,6 +60,8 @@ export interface OrgRepository {
     events: (orgId: string, email: string) => AuditEventInput[];
   }): Promise<AcceptOutcome>;
   slugTaken(slug: string): Promise<boolean>;
+  /** The email of a pending, unexpired invitation (read only; acceptance still consumes atomically). */
+  pendingInvitationEmail(tokenHash: string, now: Date): Promise<string | null>;
 }
 
 export class SqliteOrgRepository implements OrgRepository {
@@ -90,6 +92,13 @@ export class SqliteOrgRepository implements OrgRepository {
 
   async slugTaken(slug: string): Promise<boolean> {
     return this.sqlite.prepare('SELECT 1 FROM orgs WHERE slug = ?').get(slug) !== undefined;
+  }
+
+  async pendingInvitationEmail(tokenHash: string, now: Date): Promise<string | null> {
+    const row = this.sqlite
+      .prepare('SELECT email FROM invitations WHERE token_hash = ? AND accepted_at IS NULL AND expires_at > ?')
+      .get(tokenHash, now.getTime()) as { email: string } | undefined;
+    return row?.email ?? null;
   }
 
   async createWithOwner(input: {

@@ -323,7 +323,9 @@ export class OrgService {
   }): Promise<{ user: User; org: Org; session: NewSession }> {
     if (input.ageConfirmed !== true) throw new AppError('age_restricted');
     const password = normalizePassword(input.password);
-    const problem = checkPassword({ password, field: 'password', context: [input.name] });
+    // The invited email is a context word too, as at sign-up (NIST SP 800-63B-4 §3.1.1.2).
+    const invitedEmail = await this.deps.orgs.pendingInvitationEmail(hashToken(input.token), this.deps.clock.now());
+    const problem = checkPassword({ password, field: 'password', context: [input.name, ...(invitedEmail === null ? [] : [invitedEmail])] });
     if (problem) throw validationFailed([problem]);
     const passwordHash = await this.deps.hasher.hash(password);
     const now = this.deps.clock.now();

@@ -1,0 +1,125 @@
+/**
+ * Lost writes: a crash (SIGKILL) in the middle of a burst of staff reads must
+ * never leave an answered access without its audit event, nor break the chain.
+ * The server runs as a real child process on 127.0.0.1; we kill it mid-burst,
+ * restart it, and check every request that got a 200.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SqliteAuditLog } from '../../src/audit/sqlite-audit.js';
+import { ManualClock, systemClock } from '../../src/platform/clock.js';
+import { PROJECT_ROOT, buildTestApp, signup } from '../helpers/app.js';
+import { approve, createStaff, requestAccess } from '../helpers/staff.js';
+import { makeEnterprise } from '../helpers/totp.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'cleverom-crash-'));
+const databaseFile = join(dir, 'crash.db');
+const secretsKey = randomBytes(32).toString('base64');
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function startServer(port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: PROJECT_ROOT,
+    env: {
+      ...process.env,
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'error',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
+      DATABASE_URL: `file:${databaseFile}`,
+      SECRETS_KEY: secretsKey,
+      RATE_LIMIT_PER_IP_PER_MINUTE: '1000000',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) return child;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error('server did not become ready');
+}
+
+describe('crash safety of audited staff access', () => {
+  it('every 200 before a SIGKILL has its audit event after restart, and the chain verifies', async () => {
+    // Set up with the real clock: the child process runs on real time.
+    const t = await buildTestApp({ clock: new ManualClock(systemClock.now()), env: { DATABASE_URL: `file:${databaseFile}`, SECRETS_KEY: secretsKey } });
+    const customer = await signup(t.app);
+    await makeEnterprise(t, customer.orgId);
+    const support = await createStaff(t, 'support');
+    const admin = await createStaff(t, 'security_admin');
+    const id = await requestAccess(t, support, { orgId: customer.orgId, durationMinutes: 60 });
+    expect((await approve(t, admin, id)).statusCode).toBe(200);
+    await t.app.close();
+
+    const port = await freePort();
+    const server = await startServer(port);
+    const answered: string[] = [];
+    const url = `http://127.0.0.1:${port}/v1/staff/orgs/${customer.orgId}/members`;
+    const headers = { authorization: `Bearer ${support.token}` };
+    let killed = false;
+    const worker = async (): Promise<void> => {
+      // Bounded: at most 400 requests per worker, and the kill ends the loop.
+      for (let i = 0; i < 400 && !killed; i += 1) {
+        try {
+          const response = await fetch(url, { headers });
+          const requestId = response.headers.get('x-request-id');
+          await response.arrayBuffer();
+          if (response.status === 200 && requestId) answered.push(requestId);
+        } catch {
+          return; // connection refused or reset: the server is gone
+        }
+      }
+    };
+    const workers = Array.from({ length: 8 }, worker);
+    while (answered.length < 150) await new Promise((r) => setTimeout(r, 5));
+    server.kill('SIGKILL');
+    killed = true;
+    await Promise.all(workers);
+    await new Promise((r) => server.once('exit', r).unref?.() ?? setTimeout(r, 100));
+    expect(answered.length).toBeGreaterThanOrEqual(150);
+
+    // Restart on the same file: recovery from the WAL, then a clean stop.
+    const restarted = await startServer(port);
+    expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+    restarted.kill('SIGTERM');
+    await new Promise((r) => restarted.once('exit', r));
+
+    const db = new BetterSqlite3(databaseFile, { readonly: true });
+    try {
+      const logged = new Set(
+        (db.prepare("SELECT data FROM audit_events WHERE action = 'staff.access.read'").all() as { data: string }[]).map(
+          (r) => (JSON.parse(r.data) as { requestId: string }).requestId,
+        ),
+      );
+      const missing = answered.filter((requestId) => !logged.has(requestId));
+      expect(missing).toEqual([]);
+      expect(new SqliteAuditLog(db, systemClock).verify().ok).toBe(true);
+    } finally {
+      db.close();
+    }
+  }, 90_000);
+});
