@@ -7,7 +7,7 @@ import type { Plan } from '../plans/plans.js';
 import type { SqliteDatabase } from '../platform/db/sqlite.js';
 import { insertUserRow, type NewUserRow } from '../users/user-repository.js';
 import type { OrgRole } from '../users/user.js';
-import { toOrg, type Org, type OrgSettings } from './org.js';
+import { rawToOrg, type Org, type OrgSettings, type RawOrgRow } from './org.js';
 
 export interface NewOrg {
   id: string;
@@ -66,7 +66,7 @@ export interface OrgRepository {
 
 export class SqliteOrgRepository implements OrgRepository {
   private readonly sqlite: BetterSqlite3.Database;
-  private readonly byIdStmt: BetterSqlite3.Statement<[string], Record<string, unknown>>;
+  private readonly byIdStmt: BetterSqlite3.Statement<[string], RawOrgRow>;
 
   constructor(
     private readonly database: SqliteDatabase,
@@ -77,17 +77,8 @@ export class SqliteOrgRepository implements OrgRepository {
   }
 
   async byId(orgId: string): Promise<Org | null> {
-    const r = this.byIdStmt.get(orgId);
-    if (!r) return null;
-    return toOrg({
-      id: r.id as string,
-      name: r.name as string,
-      slug: r.slug as string,
-      plan: r.plan as string,
-      settings: r.settings as string,
-      createdAt: new Date(r.created_at as number),
-      updatedAt: new Date(r.updated_at as number),
-    });
+    const row = this.byIdStmt.get(orgId);
+    return row ? rawToOrg(row) : null;
   }
 
   async slugTaken(slug: string): Promise<boolean> {

@@ -33,6 +33,29 @@ export function toOrg(row: typeof orgs.$inferSelect): Org {
   };
 }
 
+/** An `orgs` row as SQLite returns it (snake_case, epoch milliseconds). */
+export interface RawOrgRow {
+  id: string;
+  name: string;
+  slug: string;
+  plan: string;
+  settings: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export function rawToOrg(r: RawOrgRow): Org {
+  return toOrg({
+    id: r.id,
+    name: r.name,
+    slug: r.slug,
+    plan: r.plan,
+    settings: r.settings,
+    createdAt: new Date(r.created_at),
+    updatedAt: new Date(r.updated_at),
+  });
+}
+
 /** A URL-safe slug; uniqueness is settled by the repository. */
 export function slugify(name: string): string {
   const base = name

@@ -2,7 +2,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { decide, PENDING_REQUEST_TTL_MS, type AccessScope, type Decision } from '../access/decide.js';
 import type { AuditEventInput } from '../audit/events.js';
 import type { SqliteAuditLog } from '../audit/sqlite-audit.js';
-import { toOrg, type Org } from '../orgs/org.js';
+import { rawToOrg, type Org, type RawOrgRow } from '../orgs/org.js';
 import type { SqliteDatabase } from '../platform/db/sqlite.js';
 import { insertUserRow, rawToUser, type NewUserRow } from '../users/user-repository.js';
 import type { User } from '../users/user.js';
@@ -225,12 +225,8 @@ export class SqliteStaffRepository implements StaffRepository {
 
   async readOrg(staffId: string, orgId: string, now: Date, event: DecisionEvent): Promise<Guarded<Org>> {
     return this.guarded(staffId, orgId, 'read', now, event, () => {
-      const r = this.sqlite.prepare('SELECT * FROM orgs WHERE id = ?').get(orgId) as Record<string, unknown> | undefined;
-      if (!r) return null;
-      return toOrg({
-        id: r.id as string, name: r.name as string, slug: r.slug as string, plan: r.plan as string, settings: r.settings as string,
-        createdAt: new Date(r.created_at as number), updatedAt: new Date(r.updated_at as number),
-      });
+      const row = this.sqlite.prepare('SELECT * FROM orgs WHERE id = ?').get(orgId) as RawOrgRow | undefined;
+      return row ? rawToOrg(row) : null;
     });
   }
 

@@ -1,7 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { SqliteAuditLog } from '../../audit/sqlite-audit.js';
 import type { AuditEventInput } from '../../audit/events.js';
-import { toOrg } from '../../orgs/org.js';
+import { rawToOrg } from '../../orgs/org.js';
 import type { SqliteDatabase } from '../../platform/db/sqlite.js';
 import { toUser, type UserRow } from '../../users/user.js';
 import type { Aal, AuthMethod, NewSession, Session, SessionContext } from './session.js';
@@ -110,14 +110,14 @@ export class SqliteSessionRepository implements SessionRepository {
     const org =
       r.o_id === null
         ? null
-        : toOrg({
+        : rawToOrg({
             id: r.o_id as string,
             name: r.o_name as string,
             slug: r.o_slug as string,
             plan: r.o_plan as string,
             settings: r.o_settings as string,
-            createdAt: new Date(r.o_created_at as number),
-            updatedAt: new Date(r.o_updated_at as number),
+            created_at: r.o_created_at as number,
+            updated_at: r.o_updated_at as number,
           });
     return { session: rowToSession(r as unknown as SessionRow), user: toUser(user), org };
   }
