@@ -1,0 +1,97 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildTestApp, uniqueEmail, type TestApp } from '../helpers/app.js';
+
+/**
+ * Attack: credential stuffing and password spraying from one address across
+ * many accounts (the per-account lock does not see it). Credential-taking
+ * routes are limited per IP (`RATE_LIMIT_PER_IP_PER_MINUTE`, API.md
+ * "Conventions"/"Configuration"): `429 rate_limited` with `Retry-After`.
+ */
+
+let t: TestApp;
+beforeEach(async () => {
+  t = await buildTestApp({ env: { RATE_LIMIT_PER_IP_PER_MINUTE: '3' } });
+});
+afterEach(async () => {
+  await t.close();
+});
+
+/** Each attempt uses a different account, so only the per-IP limit can stop it. */
+const attempt = (remoteAddress = '127.0.0.1') =>
+  t.app.inject({ method: 'POST', url: '/v1/login', payload: { email: uniqueEmail('spray'), password: 'Summer2026 is my password' }, remoteAddress });
+
+describe('per-IP limit on credential routes', () => {
+  it('refuses the 4th login in a minute with 429 rate_limited and Retry-After', async () => {
+    for (let i = 0; i < 3; i += 1) expect((await attempt()).statusCode).toBe(401);
+    const limited = await attempt();
+    expect(limited.statusCode).toBe(429);
+    expect(limited.headers['content-type']).toContain('application/problem+json');
+    expect(limited.json()).toMatchObject({ status: 429, code: 'rate_limited' });
+    const retryAfter = Number(limited.headers['retry-after']);
+    expect(Number.isInteger(retryAfter)).toBe(true);
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+  });
+
+  it('does not run the password check for a limited request (no argon2 work, no audit row)', async () => {
+    for (let i = 0; i < 3; i += 1) await attempt();
+    const before = (t.services.database.sqlite.prepare('SELECT COUNT(*) AS n FROM audit_events').get() as { n: number }).n;
+    expect((await attempt()).statusCode).toBe(429);
+    const after = (t.services.database.sqlite.prepare('SELECT COUNT(*) AS n FROM audit_events').get() as { n: number }).n;
+    expect(after).toBe(before);
+  });
+
+  it('Retry-After counts down with the window', async () => {
+    for (let i = 0; i < 3; i += 1) await attempt();
+    t.clock.advance(40_000);
+    const limited = await attempt();
+    expect(limited.statusCode).toBe(429);
+    expect(Number(limited.headers['retry-after'])).toBeLessThanOrEqual(20);
+  });
+
+  it('allows requests again once the minute has passed', async () => {
+    for (let i = 0; i < 3; i += 1) await attempt();
+    expect((await attempt()).statusCode).toBe(429);
+    t.clock.advance(61_000);
+    expect((await attempt()).statusCode).toBe(401);
+  });
+
+  it('counts per client address: another IP is not limited', async () => {
+    for (let i = 0; i < 3; i += 1) await attempt('203.0.113.1');
+    expect((await attempt('203.0.113.1')).statusCode).toBe(429);
+    expect((await attempt('203.0.113.2')).statusCode).toBe(401);
+  });
+
+  it('ignores a spoofed X-Forwarded-For when TRUST_PROXY is off', async () => {
+    for (let i = 0; i < 3; i += 1) {
+      await t.app.inject({ method: 'POST', url: '/v1/login', headers: { 'x-forwarded-for': `198.51.100.${i}` }, payload: { email: uniqueEmail('x'), password: 'Summer2026 is my password' } });
+    }
+    const spoofed = await t.app.inject({ method: 'POST', url: '/v1/login', headers: { 'x-forwarded-for': '198.51.100.99' }, payload: { email: uniqueEmail('x'), password: 'Summer2026 is my password' } });
+    expect(spoofed.statusCode).toBe(429);
+  });
+
+  it.each([
+    ['POST /v1/password-reset', { method: 'POST' as const, url: '/v1/password-reset', payload: { email: 'someone@example.com' } }, 202],
+    [
+      'POST /v1/signup',
+      { method: 'POST' as const, url: '/v1/signup', payload: { orgName: 'Org', name: 'N', email: 'x@example.com', password: 'plum quarry six', ageConfirmed: false } },
+      400,
+    ],
+  ])('limits %s as well', async (_label, request, normalStatus) => {
+    for (let i = 0; i < 3; i += 1) expect((await t.app.inject(request)).statusCode).toBe(normalStatus);
+    const limited = await t.app.inject(request);
+    expect(limited.statusCode).toBe(429);
+    expect(limited.headers['retry-after']).toBeDefined();
+  });
+});
+
+describe('routes that take no credentials', () => {
+  it('GET /healthz is not limited', async () => {
+    for (let i = 0; i < 3; i += 1) await attempt();
+    for (let i = 0; i < 10; i += 1) {
+      const response = await t.app.inject({ method: 'GET', url: '/healthz' });
+      expect(response.statusCode).toBe(200);
+      expect(response.headers['retry-after']).toBeUndefined();
+    }
+  });
+});
