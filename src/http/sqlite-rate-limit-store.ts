@@ -21,7 +21,15 @@ export function sqliteRateLimitStore(sqlite: BetterSqlite3.Database, clock: Cloc
   let lastPrune = 0;
 
   return class SqliteRateLimitStore {
-    incr(key: string, cb: Callback, timeWindow: number): void {
+    /** Each route counts on its own (`child()` names the route), like the plugin's own stores. */
+    private readonly prefix: string;
+    /** The plugin constructs the root store with its options; `child()` passes a route prefix. */
+    constructor(_options?: unknown, prefix = '') {
+      this.prefix = prefix;
+    }
+
+    incr(rawKey: string, cb: Callback, timeWindow: number): void {
+      const key = `${this.prefix}${rawKey}`;
       try {
         const now = clock.now().getTime();
         if (now - lastPrune > 60_000) {
@@ -36,15 +44,18 @@ export function sqliteRateLimitStore(sqlite: BetterSqlite3.Database, clock: Cloc
       }
     }
 
-    read(key: string, cb: Callback, timeWindow: number): void {
+    read(rawKey: string, cb: Callback, timeWindow: number): void {
+      const key = `${this.prefix}${rawKey}`;
       const now = clock.now().getTime();
       const row = peek.get(key);
       if (!row || row.window_start + timeWindow <= now) cb(null, { current: 0, ttl: 0 });
       else cb(null, { current: row.count, ttl: row.window_start + timeWindow - now });
     }
 
-    child(): SqliteRateLimitStore {
-      return this;
+    child(options: object): SqliteRateLimitStore {
+      // At run time the plugin passes its merged options with `routeInfo` (the route's options).
+      const route = (options as { routeInfo?: { method?: string | string[]; url?: string } }).routeInfo;
+      return new SqliteRateLimitStore(undefined, route?.url ? `${String(route.method)} ${route.url}|` : '');
     }
   };
 }

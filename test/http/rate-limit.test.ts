@@ -21,6 +21,13 @@ const attempt = (remoteAddress = '127.0.0.1') =>
   t.app.inject({ method: 'POST', url: '/v1/login', payload: { email: uniqueEmail('spray'), password: 'Summer2026 is my password' }, remoteAddress });
 
 describe('per-IP limit on credential routes', () => {
+  it('counts each route on its own: exhausting login leaves password reset available', async () => {
+    for (let i = 0; i < 4; i += 1) await attempt();
+    expect((await attempt()).statusCode).toBe(429);
+    const reset = await t.app.inject({ method: 'POST', url: '/v1/password-reset', payload: { email: uniqueEmail('someone') } });
+    expect(reset.statusCode).toBe(202);
+  });
+
   it('refuses the 4th login in a minute with 429 rate_limited and Retry-After', async () => {
     for (let i = 0; i < 3; i += 1) expect((await attempt()).statusCode).toBe(401);
     const limited = await attempt();

@@ -100,7 +100,8 @@ export class SqlitePasswordRepository implements PasswordRepository {
     this.database.transaction(() => {
       this.sqlite.prepare('DELETE FROM login_throttle WHERE key = ?').run(input.throttleKey);
       if (input.rehash !== null) {
-        this.sqlite.prepare('UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?').run(input.rehash, Date.now(), input.userId);
+        const at = input.session?.session.createdAt.getTime() ?? Date.now();
+        this.sqlite.prepare('UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?').run(input.rehash, at, input.userId);
       }
       if (input.session) insertSessionRow(this.sqlite, input.session);
       this.audit.append(input.event);
