@@ -152,8 +152,9 @@ describe('cleverom CLI', () => {
 
   it('org:set-plan refuses an unknown plan with a non-zero exit and a JSON error', async () => {
     const run = await cli('org:set-plan', '--org', orgId, '--plan', 'platinum');
-    expect(run.code).not.toBe(0);
-    expect(run.json).toMatchObject({ ok: false, error: 'validation_failed' });
+    // A bad flag value is a usage error, exactly as for org:create.
+    expect(run.code).toBe(2);
+    expect(run.json).toMatchObject({ ok: false, error: 'usage' });
     expect(withDb((db) => db.prepare('SELECT plan FROM orgs WHERE id = ?').get(orgId))).toEqual({ plan: 'pro' });
   });
 
