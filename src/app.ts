@@ -20,6 +20,7 @@ import { SqliteTotpRepository } from './auth/totp/totp-repository.js';
 import { TotpService } from './auth/totp/totp-service.js';
 import type { Config } from './config/load-config.js';
 import { registerErrorHandler } from './http/error-handler.js';
+import { requestLogView } from './http/log-redaction.js';
 import { healthRoutes } from './http/health.js';
 import { Metrics } from './http/metrics.js';
 import { registerPolicy } from './http/policy.js';
@@ -39,6 +40,27 @@ import { SqliteStaffRepository } from './staff/staff-repository.js';
 import { StaffService } from './staff/staff-service.js';
 import { auditRoutes } from './audit/routes.js';
 import { SqliteUserRepository } from './users/user-repository.js';
+import { SqlitePrivacyRepository } from './privacy/privacy-repository.js';
+import { PrivacyService } from './privacy/privacy-service.js';
+import { PRIVACY_CONTRIBUTORS } from './privacy/registry.js';
+import { privacyRoutes } from './privacy/routes.js';
+import { SqliteDomainRepository } from './orgs/domains/domain-repository.js';
+import { DomainService } from './orgs/domains/domain-service.js';
+import { domainRoutes } from './orgs/domains/routes.js';
+import { systemDnsResolver, type DnsResolver } from './platform/dns.js';
+import { SqliteBreakGlassRepository } from './sso/break-glass-repository.js';
+import { SqliteConnectionRepository } from './sso/connections/connection-repository.js';
+import { ConnectionService } from './sso/connections/connection-service.js';
+import { connectionRoutes } from './sso/connections/routes.js';
+import { guardedFetch } from './sso/connections/ssrf-guard.js';
+import { SsoEnforcement } from './sso/enforcement.js';
+import { SqliteSsoIdentityRepository } from './sso/identity-repository.js';
+import { SsoAccountLinker } from './sso/linking.js';
+import { OidcRelyingParty } from './sso/oidc/oidc-client.js';
+import { OidcLoginService } from './sso/oidc/oidc-login-service.js';
+import { oidcRoutes } from './sso/oidc/routes.js';
+import { ssoRoutes } from './sso/routes.js';
+import { SqliteSsoTransactionRepository } from './sso/state/transaction-repository.js';
 
 /** Everything the routes and the CLI use, wired once. */
 export interface Services {
@@ -57,12 +79,19 @@ export interface Services {
   serviceTokens: ServiceTokens;
   totp: TotpService;
   staff: StaffService;
+  domains: DomainService;
+  ssoConnections: ConnectionService;
+  ssoLogin: OidcLoginService;
+  ssoEnforcement: SsoEnforcement;
+  privacy: PrivacyService;
   metrics: Metrics;
 }
 
 export interface BuildOptions {
   clock?: Clock;
   mailer?: Mailer;
+  /** DNS answers (domain TXT verification, IdP address checks); default Node's resolver. */
+  dnsResolver?: DnsResolver;
   /** Fastify logger options; defaults to pino JSON at the configured level with secrets redacted. */
   logger?: FastifyServerOptions['logger'];
 }
@@ -122,6 +151,46 @@ export function createServices(config: Readonly<Config>, options: BuildOptions =
   });
   const serviceTokens = new ServiceTokens(database, audit, clock);
   const totp = new TotpService({ repo: new SqliteTotpRepository(database, audit), users, sessions, secretBox, clock });
+  // SSO (issue 4). Its login step runs before TOTP's: a second factor must not
+  // turn a password login refused by enforced SSO into a session.
+  const dnsResolver = options.dnsResolver ?? systemDnsResolver;
+  const domains = new DomainService({ repo: new SqliteDomainRepository(database, audit), resolver: dnsResolver, clock });
+  const outbound = { allowLoopback: config.dangerouslyAllowLoopbackIdp, resolver: dnsResolver, timeoutMs: 5_000 };
+  const rp = new OidcRelyingParty({ fetch: guardedFetch(outbound), allowInsecureRequests: config.dangerouslyAllowLoopbackIdp, timeoutSeconds: 5 });
+  const ssoConnections = new ConnectionService({
+    repo: new SqliteConnectionRepository(database, audit),
+    orgs,
+    plans,
+    secretBox,
+    rp,
+    outbound,
+    clock,
+    publicUrl: config.publicUrl,
+  });
+  const ssoIdentities = new SqliteSsoIdentityRepository(database, audit);
+  const ssoLogin = new OidcLoginService({
+    connections: ssoConnections,
+    domains,
+    transactions: new SqliteSsoTransactionRepository(database),
+    identities: ssoIdentities,
+    rp,
+    linker: new SsoAccountLinker({ identities: ssoIdentities, users, domains, sessions, clock }),
+    clock,
+    publicUrl: config.publicUrl,
+    onLoginOutcome: (outcome) => metrics.logins.inc({ outcome }),
+  });
+  const ssoEnforcement = new SsoEnforcement({
+    orgs,
+    users,
+    plans,
+    connections: ssoConnections,
+    breakGlass: new SqliteBreakGlassRepository(database, audit),
+    identities: ssoIdentities,
+    clock,
+    publicUrl: config.publicUrl,
+  });
+  orgs.setSsoProbe(ssoConnections);
+  passwords.addLoginStep(ssoEnforcement);
   passwords.addLoginStep(totp);
   passwords.setCodeVerifier(totp);
   const staff = new StaffService({
@@ -133,13 +202,21 @@ export function createServices(config: Readonly<Config>, options: BuildOptions =
     clock,
     grantMaxMinutes: config.staffGrantMaxMinutes,
   });
-  return { config, clock, database, audit, plans, secretBox, mailer, hasher, sessions, passwords, orgs, users, serviceTokens, totp, staff, metrics };
+  // Privacy rights (issue 7) over every feature's contributor.
+  const privacy = new PrivacyService({
+    repo: new SqlitePrivacyRepository(database, audit, PRIVACY_CONTRIBUTORS),
+    users,
+    mailer,
+    clock,
+    publicUrl: config.publicUrl,
+  });
+  return { config, clock, database, audit, plans, secretBox, mailer, hasher, sessions, passwords, orgs, users, serviceTokens, totp, staff, domains, ssoConnections, ssoLogin, ssoEnforcement, privacy, metrics };
 }
 
 /** Build the Fastify app over a configuration; `listen()` is the caller's (server.ts, tests). */
 export async function buildApp(config: Readonly<Config>, options: BuildOptions = {}): Promise<{ app: FastifyInstance; services: Services }> {
   const serverOptions: FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } } = {
-    logger: options.logger ?? { level: config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    logger: options.logger ?? { level: config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, serializers: { req: requestLogView } },
     bodyLimit: config.bodyLimitBytes,
     // A hop count is accepted at run time (proxy-addr) though the types omit it.
     trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
@@ -228,6 +305,11 @@ export async function buildApp(config: Readonly<Config>, options: BuildOptions =
     totpRoutes(scope, services);
     staffRoutes(scope, services);
     auditRoutes(scope, services);
+    privacyRoutes(scope, services);
+    domainRoutes(scope, services);
+    connectionRoutes(scope, services);
+    ssoRoutes(scope, services);
+    oidcRoutes(scope, services);
   });
 
   return { app, services };

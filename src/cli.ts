@@ -83,6 +83,23 @@ const VERBS: Record<string, { usage: string; run: Verb }> = {
       return { output: created };
     },
   },
+  'domain:verify': {
+    usage: 'domain:verify --org ID --domain D [--reason TEXT]',
+    // Operator override of DNS verification, audited as a manual verification by the system actor.
+    run: async (services, args) => {
+      const { values } = parseArgs({ args, options: { org: { type: 'string' }, domain: { type: 'string' }, reason: { type: 'string' } } });
+      const orgId = required(values.org, '--org');
+      await services.orgs.get(orgId);
+      const view = await services.domains.verifyManually({
+        orgId,
+        domain: required(values.domain, '--domain'),
+        actor: SYSTEM_ACTOR,
+        reason: values.reason ?? 'cli domain:verify',
+        context: { ip: null, userAgent: 'cli' },
+      });
+      return { output: { ok: true, orgId, ...view } };
+    },
+  },
   'service-token:create': {
     usage: 'service-token:create --name N --scopes plans:write,authz:check',
     run: async (services, args) => {

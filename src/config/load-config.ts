@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import type { SecretKey } from '../platform/crypto/secret-box.js';
+import { dataRegionProblem, parseDataRegionAllowlist, type DataRegionAllowlist } from './data-region.js';
 
 /**
  * The only reader of `process.env`. `loadConfig(env)` validates every variable
@@ -44,6 +45,12 @@ export interface Config {
   plansFile: string;
   /** Longest staff grant a request may ask for (SECURITY.md: max 8 h, configurable). */
   staffGrantMaxMinutes: number;
+  /**
+   * `DATA_REGION_ALLOWLIST`: host suffixes personal data may go to (EU
+   * residency); null when unset. SMTP and database hosts are checked here;
+   * SSO issuer URLs are for the SSO code to check with `dataRegionProblem`.
+   */
+  dataRegionAllowlist: DataRegionAllowlist | null;
 }
 
 export class ConfigError extends Error {
@@ -139,6 +146,25 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
   if (smtpUrl !== null && !/^smtps?:\/\/.+/.test(smtpUrl)) problems.push('SMTP_URL must be an smtp:// or smtps:// URL');
   const mailFrom = get('MAIL_FROM') ?? 'Cleverom Identity <no-reply@cleverom.fi>';
 
+  // EU data residency (docs/operations.md): the database and the SMTP relay
+  // must be inside the allow-list when one is set. A database file on this
+  // host (no authority in the URL) is where the process runs.
+  let dataRegionAllowlist: DataRegionAllowlist | null = null;
+  const regionRaw = get('DATA_REGION_ALLOWLIST');
+  if (regionRaw !== undefined) {
+    const parsed = parseDataRegionAllowlist(regionRaw);
+    problems.push(...parsed.problems);
+    dataRegionAllowlist = parsed.entries;
+    if (smtpUrl !== null) {
+      const problem = dataRegionProblem(dataRegionAllowlist, 'SMTP_URL', smtpUrl);
+      if (problem) problems.push(problem);
+    }
+    if (URL.canParse(databaseUrl) && new URL(databaseUrl).hostname !== '') {
+      const problem = dataRegionProblem(dataRegionAllowlist, 'DATABASE_URL', databaseUrl);
+      if (problem) problems.push(problem);
+    }
+  }
+
   const dangerouslyAllowLoopbackIdp = bool('DANGEROUSLY_ALLOW_LOOPBACK_IDP', false);
   if (dangerouslyAllowLoopbackIdp && production) {
     problems.push('DANGEROUSLY_ALLOW_LOOPBACK_IDP=true is refused when NODE_ENV=production');
@@ -198,6 +224,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
     argon2,
     plansFile,
     staffGrantMaxMinutes,
+    dataRegionAllowlist,
   });
 }
 

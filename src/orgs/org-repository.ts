@@ -62,6 +62,16 @@ export interface OrgRepository {
   slugTaken(slug: string): Promise<boolean>;
   /** The email of a pending, unexpired invitation (read only; acceptance still consumes atomically). */
   pendingInvitationEmail(tokenHash: string, now: Date): Promise<string | null>;
+  /** Invitations not yet accepted and not expired, newest first (the admin page lists them). */
+  pendingInvitations(orgId: string, now: Date): Promise<PendingInvitation[]>;
+}
+
+export interface PendingInvitation {
+  id: string;
+  email: string;
+  role: OrgRole;
+  expiresAt: Date;
+  createdAt: Date;
 }
 
 export class SqliteOrgRepository implements OrgRepository {
@@ -90,6 +100,13 @@ export class SqliteOrgRepository implements OrgRepository {
       .prepare('SELECT email FROM invitations WHERE token_hash = ? AND accepted_at IS NULL AND expires_at > ?')
       .get(tokenHash, now.getTime()) as { email: string } | undefined;
     return row?.email ?? null;
+  }
+
+  async pendingInvitations(orgId: string, now: Date): Promise<PendingInvitation[]> {
+    const rows = this.sqlite
+      .prepare('SELECT id, email, role, expires_at, created_at FROM invitations WHERE org_id = ? AND accepted_at IS NULL AND expires_at > ? ORDER BY created_at DESC LIMIT 500')
+      .all(orgId, now.getTime()) as { id: string; email: string; role: string; expires_at: number; created_at: number }[];
+    return rows.map((r) => ({ id: r.id, email: r.email, role: r.role as OrgRole, expiresAt: new Date(r.expires_at), createdAt: new Date(r.created_at) }));
   }
 
   async createWithOwner(input: {

@@ -14,7 +14,7 @@ import type { Mailer } from '../platform/mailer.js';
 import { normalizeEmail, type OrgRole, type User } from '../users/user.js';
 import type { UserRepository } from '../users/user-repository.js';
 import { slugify, type Org, type OrgSettings } from './org.js';
-import type { OrgRepository } from './org-repository.js';
+import type { OrgRepository, PendingInvitation } from './org-repository.js';
 
 const INVITATION_TTL_MS = 7 * DAY_MS;
 
@@ -225,6 +225,11 @@ export class OrgService {
       status: m.status,
       createdAt: m.createdAt.toISOString(),
     }));
+  }
+
+  /** Invitations still waiting to be accepted (the admin page lists them). */
+  pendingInvitations(orgId: string): Promise<PendingInvitation[]> {
+    return this.deps.orgs.pendingInvitations(orgId, this.deps.clock.now());
   }
 
   /** A member of `orgId`, or `404` (never reveal members of another tenant). */

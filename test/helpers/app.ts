@@ -7,6 +7,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp, type Services } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { ManualClock } from '../../src/platform/clock.js';
+import type { DnsResolver } from '../../src/platform/dns.js';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const PUBLIC_ORIGIN = 'http://localhost:3000';
@@ -34,7 +35,7 @@ export interface TestApp {
  * The real app on a fresh SQLite file with the real migrations, a manual
  * clock and the development outbox mailer. Nothing of ours is mocked.
  */
-export async function buildTestApp(options: { env?: Record<string, string>; clock?: ManualClock } = {}): Promise<TestApp> {
+export async function buildTestApp(options: { env?: Record<string, string>; clock?: ManualClock; dnsResolver?: DnsResolver } = {}): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'cleverom-test-'));
   const databaseFile = join(dir, 'test.db');
   const clock = options.clock ?? new ManualClock();
@@ -50,7 +51,7 @@ export async function buildTestApp(options: { env?: Record<string, string>; cloc
     },
     PROJECT_ROOT,
   );
-  const { app, services } = await buildApp(config, { clock });
+  const { app, services } = await buildApp(config, { clock, ...(options.dnsResolver ? { dnsResolver: options.dnsResolver } : {}) });
   await app.ready();
   return {
     app,

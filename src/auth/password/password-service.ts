@@ -90,6 +90,13 @@ export class PasswordService {
       this.deps.onLoginOutcome?.('failure');
       throw new AppError('invalid_credentials');
     }
+    // GDPR Art. 18: a restricted account cannot log in. Said only after the
+    // password is right, so a stranger learns nothing about the account.
+    if (user.status !== 'active') {
+      await this.deps.repo.recordEvent(this.loginEvent('auth.login.refused', user, context, { reason: 'account_restricted' }));
+      this.deps.onLoginOutcome?.('failure');
+      throw new AppError('account_restricted');
+    }
 
     for (const step of this.steps) {
       const result = await step.afterPassword({ user, context });
@@ -191,7 +198,8 @@ export class PasswordService {
   async requestReset(emailInput: string, context: RequestContext): Promise<void> {
     const email = normalizeEmail(emailInput);
     const user = await this.deps.users.byEmail(email);
-    if (!user) return;
+    // A restricted account (GDPR Art. 18) is kept unchanged until the restriction is lifted.
+    if (!user || user.status !== 'active') return;
     const now = this.deps.clock.now();
     if ((await this.deps.repo.countResetTokensSince(user.id, new Date(now.getTime() - HOUR))) >= RESET_EMAILS_PER_HOUR) return;
     const token = randomToken(32);

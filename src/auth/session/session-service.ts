@@ -69,6 +69,9 @@ export class SessionService {
     if (!found) return null;
     const now = this.clock.now().getTime();
     const { session } = found;
+    // GDPR Art. 18: restriction revokes every session in its transaction; this
+    // also refuses one issued by a login that raced with it.
+    if (found.user.status !== 'active') return null;
     if (now >= session.expiresAt.getTime() || now - session.lastSeenAt.getTime() >= session.idleTimeoutMs) {
       await this.repo.deleteExpired(session.id);
       return null;

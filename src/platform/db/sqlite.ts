@@ -36,6 +36,9 @@ export function openSqlite(file: string): SqliteDatabase {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
+  // GDPR Art. 17: deleted rows (erasure) are overwritten with zeros, so no
+  // personal data survives in free pages or cell gaps of the database file.
+  sqlite.pragma('secure_delete = ON');
   const db = drizzle({ client: sqlite });
   return {
     db,

@@ -1,0 +1,271 @@
+import type { AuditEventInput, RequestContext } from '../../audit/events.js';
+import { normalizeDomain } from '../../orgs/domains/domain-service.js';
+import type { Org } from '../../orgs/org.js';
+import type { SsoConnectionProbe } from '../../orgs/org-service.js';
+import type { PlanCatalogue } from '../../plans/plans.js';
+import type { Clock } from '../../platform/clock.js';
+import type { SecretBox } from '../../platform/crypto/secret-box.js';
+import { AppError, validationFailed, type FieldError } from '../../platform/errors.js';
+import { newId } from '../../platform/ids.js';
+import type { User } from '../../users/user.js';
+import { metadataUrls, type OidcClientSettings, type OidcRelyingParty } from '../oidc/oidc-client.js';
+import { clientSecretContext, connectionView, oidcRedirectUri, type ConnectionView, type OidcSettings, type SsoConnection } from './connection.js';
+import type { ConnectionChanges, ConnectionRepository } from './connection-repository.js';
+import { checkOutboundUrl, urlShapeProblem, type OutboundPolicy } from './ssrf-guard.js';
+
+export const DEFAULT_SCOPES = ['openid', 'email', 'profile'] as const;
+
+export interface CreateOidcConnection {
+  type: 'oidc';
+  name: string;
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  scopes?: string[] | undefined;
+  domains: string[];
+}
+
+export interface UpdateConnection {
+  name?: string | undefined;
+  enabled?: boolean | undefined;
+  domains?: string[] | undefined;
+  issuer?: string | undefined;
+  clientId?: string | undefined;
+  clientSecret?: string | undefined;
+  scopes?: string[] | undefined;
+}
+
+/** A connection that may be used to log in right now, with its organization. */
+export interface ActiveConnection {
+  connection: SsoConnection;
+  org: Org;
+}
+
+export type ConnectionStatus =
+  | ({ kind: 'active' } & ActiveConnection)
+  | { kind: 'missing' }
+  | { kind: 'disabled'; connection: SsoConnection }
+  | { kind: 'plan_lacks_sso'; connection: SsoConnection };
+
+/**
+ * Per-organization IdP configuration (feature `sso`): issuer discovery at
+ * creation behind the SSRF guard, client secrets sealed at rest
+ * (SECURITY.md: secrets at rest), every change audited.
+ */
+export class ConnectionService implements SsoConnectionProbe {
+  constructor(
+    private readonly deps: {
+      repo: ConnectionRepository;
+      orgs: { get(orgId: string): Promise<Org> };
+      plans: PlanCatalogue;
+      secretBox: SecretBox;
+      rp: OidcRelyingParty;
+      outbound: OutboundPolicy;
+      clock: Clock;
+      publicUrl: URL;
+    },
+  ) {}
+
+  view(connection: SsoConnection): ConnectionView {
+    return connectionView(connection, this.deps.publicUrl);
+  }
+
+  async list(orgId: string): Promise<ConnectionView[]> {
+    return (await this.deps.repo.listByOrg(orgId)).map((c) => this.view(c));
+  }
+
+  /** A connection of `orgId`, or 404 (another tenant's connection does not exist for you). */
+  async get(orgId: string, connectionId: string): Promise<SsoConnection> {
+    const connection = await this.deps.repo.byId(connectionId);
+    if (!connection || connection.orgId !== orgId) throw new AppError('not_found');
+    return connection;
+  }
+
+  /** Enabled connections of `orgId`, oldest first (whatever the plan says). */
+  async enabledConnections(orgId: string): Promise<SsoConnection[]> {
+    return (await this.deps.repo.listByOrg(orgId)).filter((c) => c.enabled);
+  }
+
+  /** {@link SsoConnectionProbe}: `PATCH /v1/orgs/:orgId {settings:{enforceSso:true}}` needs one. */
+  async hasEnabledConnection(orgId: string): Promise<boolean> {
+    return (await this.deps.repo.listByOrg(orgId)).some((c) => c.enabled);
+  }
+
+  /**
+   * Whether the connection can log people in now: it exists, is enabled, and
+   * its organization still has feature `sso` (API.md: after a downgrade,
+   * connections become inactive).
+   */
+  async status(connectionId: string): Promise<ConnectionStatus> {
+    const connection = await this.deps.repo.byId(connectionId);
+    if (!connection) return { kind: 'missing' };
+    if (!connection.enabled) return { kind: 'disabled', connection };
+    const org = await this.deps.orgs.get(connection.orgId).catch(() => null);
+    if (!org || !this.deps.plans.has(org.plan, 'sso')) return { kind: 'plan_lacks_sso', connection };
+    return { kind: 'active', connection, org };
+  }
+
+  /** Active connections of `orgId` that list `domain`, oldest first. */
+  async activeForDomain(orgId: string, domain: string): Promise<ActiveConnection[]> {
+    const org = await this.deps.orgs.get(orgId).catch(() => null);
+    if (!org || !this.deps.plans.has(org.plan, 'sso')) return [];
+    return (await this.deps.repo.listByOrg(orgId)).filter((c) => c.enabled && c.domains.includes(domain)).map((connection) => ({ connection, org }));
+  }
+
+  /** The OIDC settings the relying party needs (secret unsealed only here, only in memory). */
+  oidcSettings(connection: SsoConnection): OidcClientSettings {
+    if (!connection.oidc) throw new Error(`connection ${connection.id} is not an OIDC connection`);
+    return {
+      connectionId: connection.id,
+      issuerMetadata: connection.oidc.metadata,
+      clientId: connection.oidc.clientId,
+      clientSecret: this.deps.secretBox.open(connection.oidc.clientSecretSealed, clientSecretContext(connection.id)),
+      scopes: connection.oidc.scopes,
+      redirectUri: oidcRedirectUri(this.deps.publicUrl),
+    };
+  }
+
+  async create(org: Org, actor: User, input: CreateOidcConnection, context: RequestContext): Promise<ConnectionView> {
+    const domains = parseDomains(input.domains);
+    const scopes = parseScopes(input.scopes);
+    const id = newId();
+    const discovered = await this.discover(input.issuer, input.clientId);
+    const now = this.deps.clock.now();
+    const connection: SsoConnection = {
+      id,
+      orgId: org.id,
+      type: 'oidc',
+      name: input.name.trim(),
+      enabled: true,
+      domains,
+      oidc: {
+        issuer: discovered.issuer,
+        clientId: input.clientId,
+        clientSecretSealed: this.deps.secretBox.seal(input.clientSecret, clientSecretContext(id)),
+        scopes,
+        metadata: discovered.metadata,
+      },
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.deps.repo.create(
+      connection,
+      this.event('sso.connection.created', connection, actor, context, { type: 'oidc', issuer: discovered.issuer, domains, enabled: true }),
+    );
+    return this.view(connection);
+  }
+
+  async update(org: Org, actor: User, connectionId: string, input: UpdateConnection, context: RequestContext): Promise<ConnectionView> {
+    const current = await this.get(org.id, connectionId);
+    const changes: ConnectionChanges = {};
+    const changed: string[] = [];
+    if (input.name !== undefined) { changes.name = input.name.trim(); changed.push('name'); }
+    if (input.domains !== undefined) { changes.domains = parseDomains(input.domains); changed.push('domains'); }
+    if (input.enabled !== undefined && input.enabled !== current.enabled) {
+      if (!input.enabled) await this.refuseIfLastEnforced(org, current);
+      changes.enabled = input.enabled;
+      changed.push('enabled');
+    }
+    const touchesOidc = input.issuer !== undefined || input.clientId !== undefined || input.clientSecret !== undefined || input.scopes !== undefined;
+    if (touchesOidc) {
+      if (!current.oidc) throw validationFailed([{ field: 'issuer', message: 'only OIDC connections have OIDC settings' }]);
+      const next: OidcSettings = { ...current.oidc };
+      if (input.scopes !== undefined) { next.scopes = parseScopes(input.scopes); changed.push('scopes'); }
+      if (input.clientId !== undefined) { next.clientId = input.clientId; changed.push('clientId'); }
+      if (input.clientSecret !== undefined) {
+        next.clientSecretSealed = this.deps.secretBox.seal(input.clientSecret, clientSecretContext(current.id));
+        changed.push('clientSecret');
+      }
+      if (input.issuer !== undefined) {
+        const discovered = await this.discover(input.issuer, next.clientId);
+        next.issuer = discovered.issuer;
+        next.metadata = discovered.metadata;
+        changed.push('issuer');
+      }
+      changes.oidc = next;
+    }
+    const data: AuditEventInput['data'] = { changed, ...(changes.enabled !== undefined ? { enabled: changes.enabled } : {}), ...(changes.domains ? { domains: changes.domains } : {}) };
+    if (changes.oidc && input.issuer !== undefined) data.issuer = changes.oidc.issuer;
+    const ok = await this.deps.repo.update(org.id, current.id, changes, this.deps.clock.now(), this.event('sso.connection.updated', current, actor, context, data));
+    if (!ok) throw new AppError('not_found');
+    if (touchesOidc) this.deps.rp.forget(current.id);
+    return this.view(await this.get(org.id, current.id));
+  }
+
+  async delete(org: Org, actor: User, connectionId: string, context: RequestContext): Promise<void> {
+    const current = await this.get(org.id, connectionId);
+    if (current.enabled) await this.refuseIfLastEnforced(org, current);
+    const ok = await this.deps.repo.delete(org.id, current.id, this.event('sso.connection.deleted', current, actor, context, { type: current.type }));
+    if (!ok) throw new AppError('not_found');
+    this.deps.rp.forget(current.id);
+  }
+
+  /** While the org enforces SSO, its last enabled connection stays (turn enforcement off first). */
+  private async refuseIfLastEnforced(org: Org, connection: SsoConnection): Promise<void> {
+    if (!org.settings.enforceSso) return;
+    const others = (await this.deps.repo.listByOrg(org.id)).filter((c) => c.enabled && c.id !== connection.id);
+    if (others.length === 0) {
+      throw new AppError('conflict', { publicDetail: 'This is the last enabled connection and the organization enforces SSO. Turn enforceSso off first.' });
+    }
+  }
+
+  /**
+   * Issuer discovery behind the SSRF guard. Every failure is a
+   * `400 validation_failed` naming `issuer`.
+   */
+  private async discover(issuerInput: string, clientId: string): Promise<{ issuer: string; metadata: Record<string, unknown> }> {
+    const fail = (message: string): AppError => validationFailed([{ field: 'issuer', message }], `The issuer could not be used: ${message}.`);
+    let issuer: URL;
+    try {
+      issuer = new URL(issuerInput);
+    } catch {
+      throw fail('must be a URL');
+    }
+    const problem = await checkOutboundUrl(issuer, this.deps.outbound);
+    if (problem) throw fail(problem);
+    const outcome = await this.deps.rp.discover(issuer, clientId);
+    if (outcome.kind === 'failed') throw fail(outcome.message);
+    // Every endpoint the metadata names is held to the same rules as the issuer.
+    for (const { field, url } of metadataUrls(outcome.metadata)) {
+      let parsed: URL;
+      try {
+        parsed = new URL(url);
+      } catch {
+        throw fail(`metadata ${field} is not a URL`);
+      }
+      // The browser, not us, visits the authorization endpoint: its shape is checked, not its address.
+      const endpointProblem = field === 'authorization_endpoint' ? urlShapeProblem(parsed, this.deps.outbound) : await checkOutboundUrl(parsed, this.deps.outbound);
+      if (endpointProblem) throw fail(`metadata ${field} ${endpointProblem}`);
+    }
+    return { issuer: outcome.issuer, metadata: outcome.metadata };
+  }
+
+  private event(action: string, connection: SsoConnection, actor: User, context: RequestContext, data: AuditEventInput['data']): AuditEventInput {
+    return {
+      action,
+      actor: { type: 'user', id: actor.id },
+      orgId: connection.orgId,
+      subjectId: connection.id,
+      data: { connectionId: connection.id, ...data },
+      pii: { userId: actor.id, ...context },
+    };
+  }
+}
+
+function parseDomains(input: string[]): string[] {
+  const errors: FieldError[] = [];
+  const out: string[] = [];
+  input.forEach((raw, i) => {
+    const domain = normalizeDomain(raw);
+    if (!domain) errors.push({ field: `domains.${i}`, message: 'must be a domain name such as example.com' });
+    else if (!out.includes(domain)) out.push(domain);
+  });
+  if (errors.length > 0) throw validationFailed(errors);
+  return out;
+}
+
+/** `openid` is always requested (OIDC Core §3.1.2.1), first. */
+function parseScopes(input: string[] | undefined): string[] {
+  const scopes = input === undefined ? [...DEFAULT_SCOPES] : input.filter((s) => s !== 'openid');
+  return ['openid', ...scopes.filter((s, i) => s !== 'openid' && scopes.indexOf(s) === i)];
+}

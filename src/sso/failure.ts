@@ -1,0 +1,31 @@
+import { AppError } from '../platform/errors.js';
+
+/**
+ * A refused SSO login: a stable `reason` for the audit log and a sentence
+ * safe to show (API.md `sso_failed`: never a stack, token or secret).
+ */
+export class SsoFailure extends Error {
+  constructor(
+    readonly reason: string,
+    readonly publicDetail: string = 'Single sign-on failed. Start again from your sign-in page.',
+    readonly detail: Record<string, unknown> = {},
+    /** The wire code; `account_restricted` for restricted accounts (API.md), else `sso_failed`. */
+    readonly code: 'sso_failed' | 'account_restricted' = 'sso_failed',
+  ) {
+    super(reason);
+    this.name = 'SsoFailure';
+  }
+
+  toAppError(): AppError {
+    return new AppError(this.code, { publicDetail: this.publicDetail, detail: { reason: this.reason, ...this.detail } });
+  }
+}
+
+/** Public sentences for refusals the person can act on; everything else gets the generic one. */
+export const SSO_MESSAGES = {
+  expired: 'The sign-in attempt expired. Start again.',
+  inactive: 'Single sign-on is not available for this organization.',
+  emailUnverified: 'Your identity provider did not confirm your email address.',
+  domainUnverified: 'Your email domain is not set up for single sign-on with this organization.',
+  notAllowed: 'This account cannot sign in with this identity provider.',
+} as const;
