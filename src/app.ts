@@ -46,7 +46,7 @@ import { PRIVACY_CONTRIBUTORS } from './privacy/registry.js';
 import { privacyRoutes } from './privacy/routes.js';
 import { SqliteDomainRepository } from './orgs/domains/domain-repository.js';
 import { DomainService } from './orgs/domains/domain-service.js';
-import { domainRoutes } from './orgs/domains/routes.js';
+import { domainRoutes, staffDomainRoutes } from './orgs/domains/routes.js';
 import { systemDnsResolver, type DnsResolver } from './platform/dns.js';
 import { SqliteBreakGlassRepository } from './sso/break-glass-repository.js';
 import { SqliteConnectionRepository } from './sso/connections/connection-repository.js';
@@ -307,6 +307,7 @@ export async function buildApp(config: Readonly<Config>, options: BuildOptions =
     auditRoutes(scope, services);
     privacyRoutes(scope, services);
     domainRoutes(scope, services);
+    staffDomainRoutes(scope, services);
     connectionRoutes(scope, services);
     ssoRoutes(scope, services);
     oidcRoutes(scope, services);

@@ -72,3 +72,35 @@ export function domainRoutes(scope: FastifyInstance, services: Services): void {
     },
   );
 }
+
+/**
+ * `security_admin` staff verify a domain by hand when DNS cannot be used
+ * (API.md "Single sign-on"); audited as a manual verification by that staff member.
+ */
+export function staffDomainRoutes(scope: FastifyInstance, services: Services): void {
+  const app = scope.withTypeProvider<TypeBoxTypeProvider>();
+  app.post(
+    '/v1/staff/orgs/:orgId/domains/:domain/verify',
+    {
+      config: { auth: 'user', staff: 'security_admin' },
+      schema: {
+        tags: ['staff'],
+        summary: "Verify an organization's domain manually (security_admin, audited)",
+        params: DomainParams,
+        body: Type.Object({ reason: Type.String({ minLength: 5, maxLength: 500 }) }, { additionalProperties: false }),
+        response: { 200: DomainViewSchema },
+      },
+    },
+    async (request) => {
+      const { user } = userOf(request);
+      const org = await services.orgs.get(request.params.orgId);
+      return services.domains.verifyManually({
+        orgId: org.id,
+        domain: request.params.domain,
+        actor: { type: 'staff', id: user.id },
+        reason: request.body.reason,
+        context: request.requestContext,
+      });
+    },
+  );
+}
