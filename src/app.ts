@@ -136,6 +136,8 @@ export function createServices(config: Readonly<Config>, options: BuildOptions =
     mailer,
     clock,
     publicUrl: config.publicUrl,
+    // Called per request, after `orgs` below exists.
+    passwordMinimum: (orgId) => orgs.passwordMinimum(orgId),
     onLoginOutcome: (outcome) => metrics.logins.inc({ outcome }),
   });
   const orgRepository = new SqliteOrgRepository(database, audit);

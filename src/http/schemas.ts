@@ -32,6 +32,7 @@ export const OrgSettingsView = Type.Object({
   requireMfa: Type.Boolean(),
   enforceSso: Type.Boolean(),
   requireCustomerApproval: Type.Boolean(),
+  passwordMinLength: Type.Integer(),
 });
 
 export const OrgViewSchema = Type.Object({

@@ -60,8 +60,8 @@ export interface OrgRepository {
     events: (orgId: string, email: string) => AuditEventInput[];
   }): Promise<AcceptOutcome>;
   slugTaken(slug: string): Promise<boolean>;
-  /** The email of a pending, unexpired invitation (read only; acceptance still consumes atomically). */
-  pendingInvitationEmail(tokenHash: string, now: Date): Promise<string | null>;
+  /** A pending, unexpired invitation's email and organization (read only; acceptance still consumes atomically). */
+  pendingInvitation(tokenHash: string, now: Date): Promise<{ email: string; orgId: string } | null>;
   /** Invitations not yet accepted and not expired, newest first (the admin page lists them). */
   pendingInvitations(orgId: string, now: Date): Promise<PendingInvitation[]>;
 }
@@ -95,11 +95,11 @@ export class SqliteOrgRepository implements OrgRepository {
     return this.sqlite.prepare('SELECT 1 FROM orgs WHERE slug = ?').get(slug) !== undefined;
   }
 
-  async pendingInvitationEmail(tokenHash: string, now: Date): Promise<string | null> {
+  async pendingInvitation(tokenHash: string, now: Date): Promise<{ email: string; orgId: string } | null> {
     const row = this.sqlite
-      .prepare('SELECT email FROM invitations WHERE token_hash = ? AND accepted_at IS NULL AND expires_at > ?')
-      .get(tokenHash, now.getTime()) as { email: string } | undefined;
-    return row?.email ?? null;
+      .prepare('SELECT email, org_id FROM invitations WHERE token_hash = ? AND accepted_at IS NULL AND expires_at > ?')
+      .get(tokenHash, now.getTime()) as { email: string; org_id: string } | undefined;
+    return row ? { email: row.email, orgId: row.org_id } : null;
   }
 
   async pendingInvitations(orgId: string, now: Date): Promise<PendingInvitation[]> {

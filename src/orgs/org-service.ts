@@ -1,7 +1,7 @@
 import type { RequestContext } from '../audit/events.js';
 import type { AuditActor, AuditEventInput } from '../audit/events.js';
 import type { PasswordHasher } from '../auth/password/hasher.js';
-import { checkPassword, normalizePassword } from '../auth/password/policy.js';
+import { PASSWORD_MIN_LENGTH, checkPassword, minimumLengthFor, normalizePassword } from '../auth/password/policy.js';
 import type { SessionService } from '../auth/session/session-service.js';
 import type { NewSession } from '../auth/session/session.js';
 import { isPlan, type Feature, type Plan, type PlanCatalogue } from '../plans/plans.js';
@@ -180,6 +180,13 @@ export class OrgService {
         throw this.planRequired(feature);
       }
     }
+    if (settings.passwordMinLength < PASSWORD_MIN_LENGTH && changes.settings?.passwordMinLength !== undefined) {
+      // A shorter minimum is only for organizations that require a second factor.
+      if (!this.deps.plans.has(org.plan, 'mfa_totp')) throw this.planRequired('mfa_totp');
+      if (!settings.requireMfa) {
+        throw validationFailed([{ field: 'settings.passwordMinLength', message: 'below 15 needs settings.requireMfa' }]);
+      }
+    }
     if (changes.settings?.enforceSso === true && !org.settings.enforceSso && !(await this.ssoProbe.hasEnabledConnection(org.id))) {
       throw validationFailed([{ field: 'settings.enforceSso', message: 'needs an enabled SSO connection' }]);
     }
@@ -196,6 +203,12 @@ export class OrgService {
       pii: { userId: actor.id, ...context },
     });
     return this.get(org.id);
+  }
+
+  /** The password minimum for members of `orgId` (15, or the MFA org's lower setting). */
+  async passwordMinimum(orgId: string | null): Promise<number> {
+    const org = orgId === null ? null : await this.deps.orgs.byId(orgId);
+    return minimumLengthFor(org ? { ...org.settings, mfaAvailable: this.deps.plans.has(org.plan, 'mfa_totp') } : null);
   }
 
   planRequired(feature: Feature): AppError {
@@ -329,8 +342,13 @@ export class OrgService {
     if (input.ageConfirmed !== true) throw new AppError('age_restricted');
     const password = normalizePassword(input.password);
     // The invited email is a context word too, as at sign-up (NIST SP 800-63B-4 §3.1.1.2).
-    const invitedEmail = await this.deps.orgs.pendingInvitationEmail(hashToken(input.token), this.deps.clock.now());
-    const problem = checkPassword({ password, field: 'password', context: [input.name, ...(invitedEmail === null ? [] : [invitedEmail])] });
+    const invitation = await this.deps.orgs.pendingInvitation(hashToken(input.token), this.deps.clock.now());
+    const problem = checkPassword({
+      password,
+      field: 'password',
+      minLength: await this.passwordMinimum(invitation?.orgId ?? null),
+      context: [input.name, ...(invitation === null ? [] : [invitation.email])],
+    });
     if (problem) throw validationFailed([problem]);
     const passwordHash = await this.deps.hasher.hash(password);
     const now = this.deps.clock.now();

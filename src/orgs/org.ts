@@ -5,12 +5,18 @@ export interface OrgSettings {
   requireMfa: boolean;
   enforceSso: boolean;
   requireCustomerApproval: boolean;
+  /**
+   * Minimum password length for members: 15 by default; an organization that
+   * requires MFA may lower it to 8 (API.md "Sign-up", NIST SP 800-63B-4 §3.1.1.2).
+   */
+  passwordMinLength: number;
 }
 
 export const DEFAULT_ORG_SETTINGS: OrgSettings = Object.freeze({
   requireMfa: false,
   enforceSso: false,
   requireCustomerApproval: false,
+  passwordMinLength: 15,
 });
 
 export interface Org {

@@ -99,6 +99,7 @@ export function orgRoutes(scope: FastifyInstance, services: Services): void {
                   requireMfa: Type.Optional(Type.Boolean()),
                   enforceSso: Type.Optional(Type.Boolean()),
                   requireCustomerApproval: Type.Optional(Type.Boolean()),
+                  passwordMinLength: Type.Optional(Type.Integer({ minimum: 8, maximum: 15 })),
                 },
                 { additionalProperties: false },
               ),

@@ -88,7 +88,7 @@ describe('GET /v1/orgs/:orgId', () => {
       slug: 'acme-oy',
       plan: 'free',
       features: [],
-      settings: { requireMfa: false, enforceSso: false, requireCustomerApproval: false },
+      settings: { requireMfa: false, enforceSso: false, requireCustomerApproval: false, passwordMinLength: 15 },
     });
   });
 
@@ -207,8 +207,8 @@ describe('PATCH /v1/orgs/:orgId', () => {
     await setPlan(owner.orgId, 'enterprise');
     const response = await patchOrg(owner, { settings: { requireMfa: true, requireCustomerApproval: true } });
     expect(response.statusCode).toBe(200);
-    expect(response.json().settings).toEqual({ requireMfa: true, enforceSso: false, requireCustomerApproval: true });
-    expect((await t.services.orgs.get(owner.orgId)).settings).toEqual({ requireMfa: true, enforceSso: false, requireCustomerApproval: true });
+    expect(response.json().settings).toEqual({ requireMfa: true, enforceSso: false, requireCustomerApproval: true, passwordMinLength: 15 });
+    expect((await t.services.orgs.get(owner.orgId)).settings).toEqual({ requireMfa: true, enforceSso: false, requireCustomerApproval: true, passwordMinLength: 15 });
     const [event] = auditEvents('org.updated');
     expect(event?.data).toEqual({ settings: { requireMfa: true, requireCustomerApproval: true } });
     // It takes effect at once: a password-only session may now only enrol a second factor.
@@ -243,14 +243,14 @@ describe('PATCH /v1/orgs/:orgId', () => {
     await setPlan(owner.orgId, 'free');
     const response = await patchOrg(owner, { settings: { requireMfa: false, requireCustomerApproval: false } });
     expect(response.statusCode).toBe(200);
-    expect(response.json().settings).toEqual({ requireMfa: false, enforceSso: false, requireCustomerApproval: false });
+    expect(response.json().settings).toEqual({ requireMfa: false, enforceSso: false, requireCustomerApproval: false, passwordMinLength: 15 });
   });
 
   it('accepts turning a setting off on the free plan when it is already off', async () => {
     const owner = await signup(t.app);
     const response = await patchOrg(owner, { settings: { requireMfa: false, enforceSso: false, requireCustomerApproval: false } });
     expect(response.statusCode).toBe(200);
-    expect(response.json().settings).toEqual({ requireMfa: false, enforceSso: false, requireCustomerApproval: false });
+    expect(response.json().settings).toEqual({ requireMfa: false, enforceSso: false, requireCustomerApproval: false, passwordMinLength: 15 });
   });
 });
 

@@ -196,9 +196,9 @@ describe('downgrade enterprise → free', () => {
     // Unrelated admin work goes on; the stored settings are untouched by it.
     const rename = await t.app.inject({ method: 'PATCH', url: `/v1/orgs/${owner.orgId}`, ...asUser(owner.token), payload: { name: 'Still Here' } });
     expect(rename.statusCode).toBe(200);
-    expect(rename.json().settings).toEqual({ requireMfa: true, enforceSso: false, requireCustomerApproval: true });
+    expect(rename.json().settings).toEqual({ requireMfa: true, enforceSso: false, requireCustomerApproval: true, passwordMinLength: 15 });
     // Upgrading again restores them as they were.
     const up = await putPlan(owner.orgId, 'enterprise', bearer(token));
-    expect(up.json().settings).toEqual({ requireMfa: true, enforceSso: false, requireCustomerApproval: true });
+    expect(up.json().settings).toEqual({ requireMfa: true, enforceSso: false, requireCustomerApproval: true, passwordMinLength: 15 });
   });
 });

@@ -39,6 +39,8 @@ export interface PasswordRepository {
     event: AuditEventInput;
   }): Promise<void>;
   countResetTokensSince(userId: string, since: Date): Promise<number>;
+  /** The user of an unused, unexpired reset token (read only). */
+  resetTokenUser(tokenHash: string, now: Date): Promise<string | null>;
   createResetToken(token: ResetTokenRecord, event: AuditEventInput): Promise<void>;
   /**
    * Consume a reset token atomically (single use, unexpired) and set the new
@@ -129,6 +131,13 @@ export class SqlitePasswordRepository implements PasswordRepository {
       .prepare('SELECT COUNT(*) AS n FROM password_reset_tokens WHERE user_id = ? AND created_at >= ?')
       .get(userId, since.getTime()) as { n: number };
     return row.n;
+  }
+
+  async resetTokenUser(tokenHash: string, now: Date): Promise<string | null> {
+    const row = this.sqlite
+      .prepare('SELECT user_id FROM password_reset_tokens WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?')
+      .get(tokenHash, now.getTime()) as { user_id: string } | undefined;
+    return row?.user_id ?? null;
   }
 
   async createResetToken(token: ResetTokenRecord, event: AuditEventInput): Promise<void> {

@@ -55,6 +55,8 @@ export class PasswordService {
       mailer: Mailer;
       clock: Clock;
       publicUrl: URL;
+      /** The password minimum for members of an organization (15, or lower for MFA orgs). */
+      passwordMinimum: (orgId: string | null) => Promise<number>;
       onLoginOutcome?: (outcome: 'success' | 'failure' | 'locked' | 'mfa_required' | 'sso_required') => void;
     },
   ) {}
@@ -171,7 +173,12 @@ export class PasswordService {
     context: RequestContext;
   }): Promise<void> {
     const next = normalizePassword(input.newPassword);
-    const problem = checkPassword({ password: next, field: 'newPassword', context: [input.user.email, input.user.name] });
+    const problem = checkPassword({
+      password: next,
+      field: 'newPassword',
+      minLength: await this.deps.passwordMinimum(input.user.orgId),
+      context: [input.user.email, input.user.name],
+    });
     if (problem) throw validationFailed([problem]);
     await this.verifyPasswordOf(input.user, input.currentPassword, input.context);
     const passwordHash = await this.deps.hasher.hash(next);
@@ -225,7 +232,15 @@ export class PasswordService {
 
   async confirmReset(token: string, newPasswordInput: string, context: RequestContext): Promise<void> {
     const next = normalizePassword(newPasswordInput);
-    const problem = checkPassword({ password: next, field: 'newPassword' });
+    // Read-only look-up of the token's owner for the policy; the write below consumes it atomically.
+    const owner = await this.deps.repo.resetTokenUser(hashToken(token), this.deps.clock.now());
+    const user = owner === null ? null : await this.deps.users.byId(owner);
+    const problem = checkPassword({
+      password: next,
+      field: 'newPassword',
+      minLength: await this.deps.passwordMinimum(user?.orgId ?? null),
+      context: user ? [user.email, user.name] : [],
+    });
     if (problem) throw validationFailed([problem]);
     const passwordHash = await this.deps.hasher.hash(next);
     const userId = await this.deps.repo.completeReset({

@@ -11,6 +11,12 @@ export const PASSWORD_MIN_LENGTH = 15;
 export const PASSWORD_MIN_LENGTH_WITH_MFA = 8;
 export const PASSWORD_MAX_LENGTH = 256;
 
+/** The minimum for members of `org`: lowered only while the org requires MFA and its plan has it. */
+export function minimumLengthFor(org: { requireMfa: boolean; passwordMinLength: number; mfaAvailable: boolean } | null): number {
+  if (!org || !org.requireMfa || !org.mfaAvailable) return PASSWORD_MIN_LENGTH;
+  return Math.max(PASSWORD_MIN_LENGTH_WITH_MFA, Math.min(PASSWORD_MIN_LENGTH, org.passwordMinLength));
+}
+
 export function normalizePassword(password: string): string {
   return password.normalize('NFKC');
 }
