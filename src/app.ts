@@ -61,6 +61,7 @@ import { OidcLoginService } from './sso/oidc/oidc-login-service.js';
 import { oidcRoutes } from './sso/oidc/routes.js';
 import { ssoRoutes } from './sso/routes.js';
 import { SqliteSsoTransactionRepository } from './sso/state/transaction-repository.js';
+import { webPages } from './web/plugin.js';
 
 /** Everything the routes and the CLI use, wired once. */
 export interface Services {
@@ -314,6 +315,8 @@ export async function buildApp(config: Readonly<Config>, options: BuildOptions =
     ssoRoutes(scope, services);
     oidcRoutes(scope, services);
   });
+  // Server-rendered pages for people (src/web): their own body parser, CSRF tokens and HTML errors.
+  await app.register(webPages(services));
 
   return { app, services };
 }
