@@ -99,10 +99,6 @@ export async function renderPage<T extends object>(
     failed: options.failed ? { ...options.failed, summary: summaryOf(options.failed) } : null,
   };
   reply.header('cache-control', 'no-store');
-  // helmet's default `no-referrer` makes browsers send `Origin: null` with a
-  // form POST (Fetch §3.2.5), which the Origin check of policy.ts must refuse.
-  // `same-origin` sends our origin to ourselves and nothing to other sites.
-  reply.header('referrer-policy', 'same-origin');
   reply.code(options.status ?? options.failed?.status ?? 200);
   return reply.view(template, { ...base, ...data });
 }
