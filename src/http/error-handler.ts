@@ -23,6 +23,10 @@ export function registerErrorHandler(app: FastifyInstance): void {
       ...appError.extra,
       ...(appError.status >= 500 ? { requestId: request.id } : {}),
     };
+    // SSO callbacks are browser navigations from the IdP: a person gets a page, not JSON.
+    if (request.url.startsWith('/v1/sso/') && prefersHtml(request.headers.accept)) {
+      return reply.status(appError.status).type('text/html; charset=utf-8').send(ssoErrorPage(appError));
+    }
     return reply.status(appError.status).type('application/problem+json').send(JSON.stringify(body));
   });
 
@@ -30,6 +34,24 @@ export function registerErrorHandler(app: FastifyInstance): void {
     const body = { type: 'https://docs.cleverom.fi/problems/not_found', title: 'The resource was not found.', status: 404, code: 'not_found' };
     return reply.status(404).type('application/problem+json').send(JSON.stringify(body));
   });
+}
+
+function prefersHtml(accept: string | undefined): boolean {
+  return accept !== undefined && accept.includes('text/html') && !accept.includes('application/json');
+}
+
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] ?? c);
+}
+
+function ssoErrorPage(error: AppError): string {
+  const message = escapeHtml(error.publicDetail ?? error.title);
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Single sign-on did not work — Cleverom</title><link rel="stylesheet" href="/assets/site.css"></head>
+<body><main><h1>Single sign-on did not work</h1><p>${message}</p><p>Code: ${escapeHtml(error.code)}</p>
+<p><a href="/login">Back to log in</a></p></main></body></html>`;
 }
 
 function toAppError(error: FastifyError | AppError | Error): AppError {

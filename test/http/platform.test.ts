@@ -167,3 +167,25 @@ describe('security headers', () => {
     expect(response.headers['content-security-policy']).toBeDefined();
   });
 });
+
+describe('SSO errors in a browser', () => {
+  let t: TestApp;
+  beforeEach(async () => {
+    t = await buildTestApp();
+  });
+  afterEach(async () => {
+    await t.close();
+  });
+
+  it('shows an HTML page (same 400 status) to a browser, and problem+json to API clients', async () => {
+    const url = '/v1/sso/oidc/callback?state=forged&code=x';
+    const browser = await t.app.inject({ method: 'GET', url, headers: { accept: 'text/html,application/xhtml+xml' } });
+    expect(browser.statusCode).toBe(400);
+    expect(browser.headers['content-type']).toContain('text/html');
+    expect(browser.body).toContain('Single sign-on did not work');
+    expect(browser.body).toContain('sso_failed');
+    const api = await t.app.inject({ method: 'GET', url });
+    expect(api.statusCode).toBe(400);
+    expect(api.json().code).toBe('sso_failed');
+  });
+});
