@@ -48,8 +48,6 @@ export interface OrgRepository {
   setPlan(orgId: string, plan: Plan, at: Date, event: AuditEventInput): Promise<void>;
   /** Change a member's role unless that would leave the org without an owner. */
   changeRole(orgId: string, userId: string, role: OrgRole, at: Date, event: AuditEventInput): Promise<'ok' | 'last_owner'>;
-  /** Remove a member (their account and sessions) unless they are the last owner. */
-  removeMember(orgId: string, userId: string, event: AuditEventInput): Promise<'ok' | 'last_owner'>;
   createInvitation(invitation: InvitationRecord, event: AuditEventInput): Promise<void>;
   /** Consume an invitation atomically and create the member and their session. */
   acceptInvitation(input: {
@@ -160,19 +158,6 @@ export class SqliteOrgRepository implements OrgRepository {
       const current = this.sqlite.prepare('SELECT role FROM users WHERE id = ? AND org_id = ?').get(userId, orgId) as { role: string } | undefined;
       if (current?.role === 'owner' && role !== 'owner' && this.otherOwners(orgId, userId) === 0) return 'last_owner';
       this.sqlite.prepare('UPDATE users SET role = ?, updated_at = ? WHERE id = ? AND org_id = ?').run(role, at.getTime(), userId, orgId);
-      this.audit.append(event);
-      return 'ok';
-    });
-  }
-
-  async removeMember(orgId: string, userId: string, event: AuditEventInput): Promise<'ok' | 'last_owner'> {
-    return this.database.transaction(() => {
-      const current = this.sqlite.prepare('SELECT role FROM users WHERE id = ? AND org_id = ?').get(userId, orgId) as { role: string } | undefined;
-      if (current?.role === 'owner' && this.otherOwners(orgId, userId) === 0) return 'last_owner';
-      // Accounts belong to one organization: removing the member deletes the
-      // account (sessions and tokens cascade). Audit rows keep the id only.
-      this.sqlite.prepare('DELETE FROM audit_pii WHERE user_id = ?').run(userId);
-      this.sqlite.prepare('DELETE FROM users WHERE id = ? AND org_id = ?').run(userId, orgId);
       this.audit.append(event);
       return 'ok';
     });

@@ -273,22 +273,6 @@ export class OrgService {
     return view;
   }
 
-  async removeMember(orgId: string, actor: User, userId: string, context: RequestContext): Promise<void> {
-    const target = await this.member(orgId, userId);
-    if (actor.role !== 'owner' && target.role === 'owner') {
-      throw new AppError('forbidden', { publicDetail: 'Only an owner can remove an owner.' });
-    }
-    const result = await this.deps.orgs.removeMember(orgId, userId, {
-      action: 'member.removed',
-      actor: { type: 'user', id: actor.id },
-      orgId,
-      subjectId: userId,
-      data: { role: target.role ?? 'member' },
-      pii: { userId: actor.id, ...context },
-    });
-    if (result === 'last_owner') throw new AppError('conflict', { publicDetail: 'An organization needs at least one owner.' });
-  }
-
   /**
    * Invite by email. The answer is the same whether or not the address has an
    * account elsewhere (no enumeration); acceptance settles that.

@@ -1,5 +1,5 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Services } from '../app.js';
 import { setSessionCookie } from '../http/cookies.js';
@@ -17,6 +17,22 @@ const SignupResponse = Type.Object({
   organization: OrgViewSchema,
   session: SessionSummary,
 });
+
+/**
+ * Accounts belong to one organization, so removing a member erases their
+ * account and every personal datum through the privacy erasure (the org acts
+ * as controller), recorded as `member.removed`. Removing oneself needs a fresh
+ * authentication, as erasing oneself does.
+ */
+export async function removeMember(services: Services, request: FastifyRequest<{ Params: { orgId: string; userId: string } }>): Promise<void> {
+  const { user, session } = userOf(request);
+  const target = await services.orgs.member(request.params.orgId, request.params.userId);
+  if (target.id === user.id && !services.sessions.isRecentlyAuthenticated(session)) throw new AppError('reauthentication_required');
+  await services.privacy.erase({ actor: user, target, context: request.requestContext }, 'keep', {
+    action: 'member.removed',
+    data: { role: target.role ?? 'member' },
+  });
+}
 
 export function orgRoutes(scope: FastifyInstance, services: Services): void {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
@@ -155,8 +171,7 @@ export function orgRoutes(scope: FastifyInstance, services: Services): void {
     '/v1/orgs/:orgId/members/:userId',
     { config: { auth: 'user', role: 'admin' }, schema: { tags: ['orgs'], summary: 'Remove a member', params: MemberParams } },
     async (request, reply) => {
-      const { user } = userOf(request);
-      await services.orgs.removeMember(request.params.orgId, user, request.params.userId, request.requestContext);
+      await removeMember(services, request);
       return reply.status(204).send();
     },
   );

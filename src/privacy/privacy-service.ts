@@ -103,10 +103,15 @@ export class PrivacyService {
    * when nobody else is in it, ask for the organization to go too
    * (`delete_if_sole_member`).
    */
-  async erase(request: PrivacyRequest, orgPolicy: OrgPolicy): Promise<{ organizationDeleted: boolean }> {
+  async erase(
+    request: PrivacyRequest,
+    orgPolicy: OrgPolicy,
+    /** Recorded as this action (member removal is an erasure by the controller). */
+    as: { action: string; data: { [key: string]: JsonValue } } = { action: 'privacy.erased', data: {} },
+  ): Promise<{ organizationDeleted: boolean }> {
     this.requireAuthorityOver(request);
     const via = this.via(request);
-    const { pii, ...core } = this.event('privacy.erased', request);
+    const { pii, ...core } = this.event(as.action, request, as.data);
     // Erasing oneself: the record of it keeps no IP or user agent of the erased person.
     const event: AuditEventInput = via === 'self' ? core : { ...core, pii };
     const outcome = await this.deps.repo.erase(targetRef(request.target), orgPolicy, event);

@@ -6,6 +6,7 @@ import { STAFF_ACCESS_ACTIONS } from '../audit/routes.js';
 import { userOf } from '../http/policy.js';
 import { Email, Id, Role } from '../http/schemas.js';
 import type { OrgSettings } from '../orgs/org.js';
+import { removeMember } from '../orgs/routes.js';
 import { FEATURES, type Feature } from '../plans/plans.js';
 import { oidcRedirectUri } from '../sso/connections/connection.js';
 import { formBody, formFailure, planName, validationFailure, type FormFailure } from './forms.js';
@@ -177,7 +178,7 @@ export function adminPages(scope: FastifyInstance, services: Services): void {
 
   app.post('/orgs/:orgId/admin/members/:userId/remove', { ...csrf, config: admin, schema: { hide: true, params: MemberParams, body: Empty } }, async (request, reply) =>
     act(request, reply, `member-${request.params.userId}`, 'member-removed#members', () =>
-      services.orgs.removeMember(request.params.orgId, userOf(request).user, request.params.userId, request.requestContext),
+      removeMember(services, request),
     ),
   );
 
