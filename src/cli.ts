@@ -5,6 +5,7 @@ import { normalizePassword, checkPassword } from './auth/password/policy.js';
 import { ConfigError } from './config/load-config.js';
 import { resolveProcessConfig } from './config/resolve.js';
 import { isPlan } from './plans/plans.js';
+import { resealAll } from './secrets/reseal.js';
 import { AppError } from './platform/errors.js';
 import { normalizeEmail } from './users/user.js';
 
@@ -108,6 +109,11 @@ const VERBS: Record<string, { usage: string; run: Verb }> = {
       const created = await services.serviceTokens.create(required(values.name, '--name'), scopes, SYSTEM_ACTOR);
       return { output: created };
     },
+  },
+  'secrets:reseal': {
+    usage: 'secrets:reseal',
+    // Run after putting a new key first in SECRETS_KEY; then the old key can be dropped.
+    run: async (services) => ({ output: { ok: true, primaryKeyId: services.secretBox.primaryKeyId, resealed: resealAll(services.database, services.audit, services.secretBox) } }),
   },
   'audit:verify': {
     usage: 'audit:verify',

@@ -36,6 +36,11 @@ export function normalizeRecoveryCode(code: string): string {
   return code.toUpperCase().replace(/[^A-Z0-9]/g, '');
 }
 
+/** AES-GCM additional data binding a sealed TOTP secret to its user. */
+export function totpSealContext(userId: string): string {
+  return `totp:${userId}`;
+}
+
 function newRecoveryCode(): string {
   const bytes = randomBytes(16);
   let out = '';
@@ -64,7 +69,7 @@ export class TotpService implements LoginStep, CodeVerifier {
   ) {}
 
   private sealContext(userId: string): string {
-    return `totp:${userId}`;
+    return totpSealContext(userId);
   }
 
   private secretOf(factor: TotpFactor): string {
