@@ -213,6 +213,7 @@ export function createServices(config: Readonly<Config>, options: BuildOptions =
     clock,
     publicUrl: config.publicUrl,
   });
+  metrics.countActiveGrantsWith(() => staff.activeGrants());
   return { config, clock, database, audit, plans, secretBox, mailer, hasher, sessions, passwords, orgs, users, serviceTokens, totp, staff, domains, ssoConnections, ssoLogin, ssoEnforcement, privacy, metrics };
 }
 

@@ -23,11 +23,21 @@ export class Metrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  private activeGrantsSource: () => Promise<number> = async () => 0;
   readonly activeGrants = new Gauge({
     name: 'staff_active_grants',
     help: 'Active staff access grants',
     registers: [this.registry],
+    // Read at scrape time, from the database (every instance reports the same number).
+    collect: async () => {
+      this.activeGrants.set(await this.activeGrantsSource());
+    },
   });
+
+  /** Where the active-grants gauge reads from (the staff feature). */
+  countActiveGrantsWith(source: () => Promise<number>): void {
+    this.activeGrantsSource = source;
+  }
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });

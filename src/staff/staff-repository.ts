@@ -57,6 +57,8 @@ export interface StaffRepository {
   readMembers(staffId: string, orgId: string, now: Date, event: DecisionEvent): Promise<Guarded<User[]>>;
   readMember(staffId: string, orgId: string, userId: string, now: Date, event: DecisionEvent): Promise<Guarded<User>>;
   revokeMemberSessions(staffId: string, orgId: string, userId: string, now: Date, event: DecisionEvent): Promise<Guarded<number>>;
+  /** Grants active at `now` (for the metrics gauge). */
+  countActive(now: Date): Promise<number>;
   /** The authz decision API: decide and record, nothing else. */
   check(staffId: string, orgId: string, action: AccessScope, now: Date, event: DecisionEvent): Promise<Decision>;
 }
@@ -252,6 +254,17 @@ export class SqliteStaffRepository implements StaffRepository {
       if (!member) return null;
       return this.sqlite.prepare('DELETE FROM sessions WHERE user_id = ?').run(userId).changes;
     });
+  }
+
+  async countActive(now: Date): Promise<number> {
+    const at = now.getTime();
+    const row = this.sqlite
+      .prepare(
+        `SELECT COUNT(*) AS n FROM access_requests WHERE status = 'approved' AND customer_approval IN ('not_required', 'approved')
+           AND starts_at <= ? AND expires_at > ?`,
+      )
+      .get(at, at) as { n: number };
+    return row.n;
   }
 
   async check(staffId: string, orgId: string, action: AccessScope, now: Date, event: DecisionEvent): Promise<Decision> {

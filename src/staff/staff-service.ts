@@ -219,6 +219,10 @@ export class StaffService {
     if (!ok) throw new AppError('conflict', { publicDetail: 'This request is no longer active.' });
   }
 
+  activeGrants(): Promise<number> {
+    return this.deps.repo.countActive(this.deps.clock.now());
+  }
+
   /** Record the end of grants and the lapse of pending requests (run periodically, and before listings). */
   expireDue(): Promise<number> {
     return this.deps.repo.expireDue(this.deps.clock.now(), (r, kind) => ({

@@ -83,6 +83,16 @@ describe('request, approve, access, expire', () => {
     expect(events('staff.access.expired')).toHaveLength(1);
   });
 
+  it('reports active grants on /metrics', async () => {
+    const gauge = async () => /^staff_active_grants (\d+)$/m.exec((await t.app.inject({ method: 'GET', url: '/metrics' })).body)?.[1];
+    expect(await gauge()).toBe('0');
+    const id = await requestAccess(t, support, { orgId: customer.orgId, durationMinutes: 30 });
+    await approve(t, admin, id);
+    expect(await gauge()).toBe('1');
+    t.clock.advance(31 * 60_000);
+    expect(await gauge()).toBe('0');
+  });
+
   it('refuses self-approval and approval by a non-security-admin', async () => {
     const engineer = await createStaff(t, 'engineer');
     const own = await requestAccess(t, admin, { orgId: customer.orgId });
