@@ -137,6 +137,24 @@ describe('per-account throttling', () => {
     expect(locked.json().retryAfter).toBe(900);
   });
 
+  it('disables password login after 100 consecutive failures until a password reset (NIST ceiling)', async () => {
+    const owner = await signup(t.app);
+    for (let i = 0; i < 100; i += 1) {
+      t.clock.advance(16 * 60 * 1000);
+      await loginAs(owner.email, 'wrong password, sorry');
+    }
+    t.clock.advance(24 * 3600 * 1000);
+    const disabled = await loginAs(owner.email, GOOD_PASSWORD);
+    expect(disabled.statusCode).toBe(423);
+    expect(disabled.json().retryAfter).toBe(900);
+
+    await t.app.inject({ method: 'POST', url: '/v1/password-reset', payload: { email: owner.email } });
+    const token = /Token: (\S+)/.exec(t.outbox().at(-1)?.text ?? '')?.[1];
+    const newPassword = 'a different long passphrase';
+    expect((await t.app.inject({ method: 'POST', url: '/v1/password-reset/confirm', payload: { token, newPassword } })).statusCode).toBe(204);
+    expect((await loginAs(owner.email, newPassword)).statusCode).toBe(200);
+  });
+
   it('records failures and lock refusals in the audit log without the password', async () => {
     const owner = await signup(t.app);
     await failTimes(owner.email, 6);

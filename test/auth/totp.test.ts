@@ -276,6 +276,13 @@ describe('management', () => {
     expect((await passwordStep(member.email)).statusCode).toBe(200);
     expect(auditActions(t)).toContain('mfa.totp.reset');
 
+    // An admin cannot reset an owner's factor.
+    const admin = await addMember(t, owner, 'admin');
+    const { token: ownerToken } = await enrolTotp(t, owner);
+    expect(ownerToken).toBeTruthy();
+    const byAdmin = await t.app.inject({ method: 'DELETE', url: `/v1/orgs/${owner.orgId}/members/${owner.userId}/mfa`, ...asUser(admin.token) });
+    expect(byAdmin.statusCode).toBe(403);
+
     const stranger = await signup(t.app);
     const cross = await t.app.inject({ method: 'DELETE', url: `/v1/orgs/${owner.orgId}/members/${member.userId}/mfa`, ...asUser(stranger.token) });
     expect(cross.statusCode).toBe(404);

@@ -168,6 +168,18 @@ describe('security headers', () => {
   });
 });
 
+describe('referrer policy', () => {
+  it('sends Referrer-Policy same-origin, so browsers keep sending Origin on same-origin form posts', async () => {
+    const t = await buildTestApp();
+    try {
+      const response = await t.app.inject({ method: 'GET', url: '/healthz' });
+      expect(response.headers['referrer-policy']).toBe('same-origin');
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('SSO errors in a browser', () => {
   let t: TestApp;
   beforeEach(async () => {

@@ -237,6 +237,8 @@ export class TotpService implements LoginStep, CodeVerifier {
 
   /** An org owner/admin resets a member's factor (lost device). */
   async resetByAdmin(admin: User, member: User, context: RequestContext): Promise<void> {
+    // Only an owner acts on an owner (as for roles, removal and erasure).
+    if (member.role === 'owner' && admin.role !== 'owner') throw new AppError('forbidden', { publicDetail: "Only an owner can reset an owner's second factor." });
     const removed = await this.deps.repo.removeFactor(member.id, this.event('mfa.totp.reset', member, context, { by: admin.id }, admin));
     if (!removed) throw new AppError('not_found', { publicDetail: 'This member has no second factor.' });
   }
