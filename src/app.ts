@@ -114,7 +114,7 @@ export const REDACT_PATHS = [
 ];
 
 /** Open the database, apply migrations and wire the services (no HTTP). */
-export function createServices(config: Readonly<Config>, options: BuildOptions = {}, log?: { info(obj: object, msg: string): void }): Services {
+export function createServices(config: Readonly<Config>, options: BuildOptions = {}, log?: { info(obj: object, msg: string): void; error(obj: object, msg: string): void }): Services {
   const clock = options.clock ?? systemClock;
   const database = openSqlite(config.databaseFile);
   migrateSqlite(database);
@@ -139,6 +139,7 @@ export function createServices(config: Readonly<Config>, options: BuildOptions =
     publicUrl: config.publicUrl,
     // Called per request, after `orgs` below exists.
     passwordMinimum: (orgId) => orgs.passwordMinimum(orgId),
+    onBackgroundError: (error, what) => log?.error({ err: error }, `${what} failed`),
     onLoginOutcome: (outcome) => metrics.logins.inc({ outcome }),
   });
   const orgRepository = new SqliteOrgRepository(database, audit);

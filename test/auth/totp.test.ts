@@ -187,6 +187,17 @@ describe('login with a second factor', () => {
     expect((await mfaStep(fresh, { code: await totpCodeAt(secret, t.clock.now()) })).statusCode).toBe(200);
   });
 
+  /** Attack: racing wrong codes in parallel so no request sees the 5th failure. */
+  it('locks after 5 wrong codes even when they arrive at once', async () => {
+    const owner = await enterpriseOwner();
+    const { secret } = await enrolTotp(t, owner);
+    t.clock.advance(STEP);
+    const pending = pendingCookie(await passwordStep(owner.email));
+    await Promise.all(Array.from({ length: 5 }, () => mfaStep(pending, { code: '000000' })));
+    const next = await mfaStep(pending, { code: await totpCodeAt(secret, t.clock.now()) });
+    expect(next.statusCode).toBe(423);
+  });
+
   /** Attack: using the pending cookie as a session to reach other routes. */
   it('the pending token is not a session', async () => {
     const owner = await enterpriseOwner();

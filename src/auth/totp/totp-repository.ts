@@ -48,8 +48,12 @@ export interface TotpRepository {
   }): Promise<boolean>;
   /** Spend a proof (TOTP step or recovery code); false when replayed or already used. */
   spendProof(userId: string, proof: Proof, at: Date, event: AuditEventInput): Promise<boolean>;
-  /** Count a wrong code: factor backoff and, when given, the challenge's failures. */
-  recordFailure(input: { userId: string; challengeId: string | null; lockedUntil: Date | null; event: AuditEventInput }): Promise<void>;
+  /**
+   * Count a wrong code (and the challenge's failures, when given). When the
+   * new count is a multiple of `backoff.every`, lock until `backoff.until` —
+   * decided on the incremented row, so concurrent failures cannot skip a lock.
+   */
+  recordFailure(input: { userId: string; challengeId: string | null; backoff: { every: number; until: Date } | null; event: AuditEventInput }): Promise<void>;
   removeFactor(userId: string, event: AuditEventInput): Promise<boolean>;
   replaceRecoveryCodes(userId: string, codes: RecoveryCodeRecord[], at: Date, event: AuditEventInput): Promise<void>;
   unusedRecoveryCodes(userId: string): Promise<number>;
@@ -167,13 +171,17 @@ export class SqliteTotpRepository implements TotpRepository {
     });
   }
 
-  async recordFailure(input: { userId: string; challengeId: string | null; lockedUntil: Date | null; event: AuditEventInput }): Promise<void> {
+  async recordFailure(input: { userId: string; challengeId: string | null; backoff: { every: number; until: Date } | null; event: AuditEventInput }): Promise<void> {
     this.database.transaction(() => {
-      this.sqlite
-        .prepare('UPDATE totp_factors SET failures = failures + 1, locked_until = COALESCE(?, locked_until) WHERE user_id = ?')
-        .run(input.lockedUntil?.getTime() ?? null, input.userId);
+      const updated = this.sqlite
+        .prepare(
+          `UPDATE totp_factors SET failures = failures + 1,
+             locked_until = CASE WHEN @every > 0 AND (failures + 1) % @every = 0 THEN @until ELSE locked_until END
+           WHERE user_id = @userId RETURNING failures`,
+        )
+        .get({ every: input.backoff?.every ?? 0, until: input.backoff?.until.getTime() ?? null, userId: input.userId }) as { failures: number } | undefined;
       if (input.challengeId) this.sqlite.prepare('UPDATE mfa_challenges SET failures = failures + 1 WHERE id = ?').run(input.challengeId);
-      this.audit.append(input.event);
+      this.audit.append(updated ? { ...input.event, data: { ...input.event.data, consecutiveFailures: updated.failures } } : input.event);
     });
   }
 

@@ -126,7 +126,7 @@ export class TotpService implements LoginStep, CodeVerifier {
     const now = this.deps.clock.now();
     const step = await matchTotp(this.secretOf(factor), code, now, null);
     if (step === null) {
-      await this.deps.repo.recordFailure({ userId: user.id, challengeId: null, lockedUntil: null, event: this.event('mfa.totp.confirm_failed', user, context) });
+      await this.deps.repo.recordFailure({ userId: user.id, challengeId: null, backoff: null, event: this.event('mfa.totp.confirm_failed', user, context) });
       throw new AppError('invalid_code');
     }
     const { plain, records } = this.newRecoveryCodes(user.id);
@@ -179,10 +179,9 @@ export class TotpService implements LoginStep, CodeVerifier {
     return { kind: 'recovery', codeHash: recoveryCodeHash(factor.userId, normalized) };
   }
 
-  private async fail(user: User, factor: TotpFactor, challengeId: string | null, context: RequestContext, action: string): Promise<never> {
-    const failures = factor.failures + 1;
-    const lockedUntil = failures % BACKOFF_EVERY === 0 ? new Date(this.deps.clock.now().getTime() + BACKOFF_MS) : null;
-    await this.deps.repo.recordFailure({ userId: user.id, challengeId, lockedUntil, event: this.event(action, user, context, { consecutiveFailures: failures }) });
+  private async fail(user: User, challengeId: string | null, context: RequestContext, action: string): Promise<never> {
+    const backoff = { every: BACKOFF_EVERY, until: new Date(this.deps.clock.now().getTime() + BACKOFF_MS) };
+    await this.deps.repo.recordFailure({ userId: user.id, challengeId, backoff, event: this.event(action, user, context) });
     throw new AppError('invalid_code');
   }
 
@@ -196,7 +195,7 @@ export class TotpService implements LoginStep, CodeVerifier {
     if (!user || factor?.status !== 'confirmed') throw new AppError('invalid_code');
     this.refuseWhileLocked(factor);
     const proof = await this.proofFor(factor, input);
-    if (!proof) return this.fail(user, factor, challenge.id, context, 'auth.mfa.failed');
+    if (!proof) return this.fail(user, challenge.id, context, 'auth.mfa.failed');
     const session = this.deps.sessions.mint({ userId: user.id, aal: 2, authMethod: 'password', context, staff: user.orgId === null });
     const events: AuditEventInput[] = [
       ...(proof.kind === 'recovery' ? [this.event('mfa.recovery_code.used', user, context)] : []),
@@ -204,7 +203,7 @@ export class TotpService implements LoginStep, CodeVerifier {
     ];
     const ok = await this.deps.repo.completeChallenge({ challengeId: challenge.id, userId: user.id, proof, session, at: now, events });
     // Replayed step, used recovery code or a concurrent submission that lost the race.
-    if (!ok) return this.fail(user, factor, challenge.id, context, 'auth.mfa.failed');
+    if (!ok) return this.fail(user, challenge.id, context, 'auth.mfa.failed');
     return { user, session };
   }
 
@@ -214,9 +213,9 @@ export class TotpService implements LoginStep, CodeVerifier {
     if (factor?.status !== 'confirmed') throw new AppError('invalid_code');
     this.refuseWhileLocked(factor);
     const proof = await this.proofFor(factor, { code });
-    if (!proof) return this.fail(user, factor, null, context, 'mfa.code.failed');
+    if (!proof) return this.fail(user, null, context, 'mfa.code.failed');
     const ok = await this.deps.repo.spendProof(user.id, proof, this.deps.clock.now(), this.event('mfa.code.verified', user, context));
-    if (!ok) return this.fail(user, factor, null, context, 'mfa.code.failed');
+    if (!ok) return this.fail(user, null, context, 'mfa.code.failed');
   }
 
   /** `DELETE /v1/me/mfa/totp`: needs a fresh session (route) and a current code. */
