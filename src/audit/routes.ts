@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { Services } from '../app.js';
+import { userOf } from '../http/policy.js';
 import { Id, OrgIdParams } from '../http/schemas.js';
 import type { AuditEvent } from './events.js';
 import type { AuditFilter } from './sqlite-audit.js';
@@ -72,7 +73,20 @@ export function auditRoutes(scope: FastifyInstance, services: Services): void {
         afterSeq: q.cursor ? Number(q.cursor) : 0,
         limit,
       };
-      return page(services.audit.list(filter), limit);
+      const { user } = userOf(request);
+      // Reading the audit log is itself a staff access: recorded in the transaction of the answer.
+      const events = services.database.transaction(() => {
+        const found = services.audit.list(filter);
+        services.audit.append({
+          action: 'staff.audit.searched',
+          actor: { type: 'staff', id: user.id },
+          orgId: q.orgId ?? null,
+          data: { filters: { orgId: q.orgId ?? null, actorId: q.actorId ?? null, action: q.action ?? null, from: q.from ?? null, to: q.to ?? null }, results: found.length },
+          pii: { userId: user.id, ...request.requestContext },
+        });
+        return found;
+      });
+      return page(events, limit);
     },
   );
 

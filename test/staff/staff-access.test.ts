@@ -355,6 +355,8 @@ describe('audit trail', () => {
     expect(next.json().events).toHaveLength(1);
     expect(next.json().events[0].seq).toBeGreaterThan(first.json().events[0].seq);
     expect((await t.app.inject({ method: 'GET', url: '/v1/staff/audit', ...bearer(support.token) })).statusCode).toBe(403);
+    // Each search is itself recorded, with its filters and the number of results.
+    expect(events('staff.audit.searched').at(-1)).toMatchObject({ actor_id: admin.id, data: { results: 1, filters: { orgId: customer.orgId } } });
   });
 
   it('fails closed: when the audit event cannot be written, the read is refused', async () => {
