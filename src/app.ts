@@ -61,6 +61,9 @@ import { OidcLoginService } from './sso/oidc/oidc-login-service.js';
 import { oidcRoutes } from './sso/oidc/routes.js';
 import { ssoRoutes } from './sso/routes.js';
 import { SqliteSsoTransactionRepository } from './sso/state/transaction-repository.js';
+import { SqliteAssertionReplayCache } from './sso/saml/replay-cache.js';
+import { samlRoutes } from './sso/saml/routes.js';
+import { SamlLoginService } from './sso/saml/saml-login-service.js';
 import { webPages } from './web/plugin.js';
 
 /** Everything the routes and the CLI use, wired once. */
@@ -83,6 +86,7 @@ export interface Services {
   domains: DomainService;
   ssoConnections: ConnectionService;
   ssoLogin: OidcLoginService;
+  ssoSaml: SamlLoginService;
   ssoEnforcement: SsoEnforcement;
   privacy: PrivacyService;
   metrics: Metrics;
@@ -172,16 +176,30 @@ export function createServices(config: Readonly<Config>, options: BuildOptions =
     publicUrl: config.publicUrl,
   });
   const ssoIdentities = new SqliteSsoIdentityRepository(database, audit);
-  const ssoLogin = new OidcLoginService({
+  const ssoTransactions = new SqliteSsoTransactionRepository(database);
+  const linker = new SsoAccountLinker({ identities: ssoIdentities, users, domains, sessions, clock });
+  // SAML (issue 5): started through the same /v1/sso/start as OIDC.
+  const ssoSaml = new SamlLoginService({
     connections: ssoConnections,
-    domains,
-    transactions: new SqliteSsoTransactionRepository(database),
+    transactions: ssoTransactions,
     identities: ssoIdentities,
-    rp,
-    linker: new SsoAccountLinker({ identities: ssoIdentities, users, domains, sessions, clock }),
+    replay: new SqliteAssertionReplayCache(database),
+    linker,
     clock,
     publicUrl: config.publicUrl,
     onLoginOutcome: (outcome) => metrics.logins.inc({ outcome }),
+  });
+  const ssoLogin = new OidcLoginService({
+    connections: ssoConnections,
+    domains,
+    transactions: ssoTransactions,
+    identities: ssoIdentities,
+    rp,
+    linker,
+    clock,
+    publicUrl: config.publicUrl,
+    onLoginOutcome: (outcome) => metrics.logins.inc({ outcome }),
+    saml: ssoSaml,
   });
   const ssoEnforcement = new SsoEnforcement({
     orgs,
@@ -215,7 +233,7 @@ export function createServices(config: Readonly<Config>, options: BuildOptions =
     publicUrl: config.publicUrl,
   });
   metrics.countActiveGrantsWith(() => staff.activeGrants());
-  return { config, clock, database, audit, plans, secretBox, mailer, hasher, sessions, passwords, orgs, users, serviceTokens, totp, staff, domains, ssoConnections, ssoLogin, ssoEnforcement, privacy, metrics };
+  return { config, clock, database, audit, plans, secretBox, mailer, hasher, sessions, passwords, orgs, users, serviceTokens, totp, staff, domains, ssoConnections, ssoLogin, ssoSaml, ssoEnforcement, privacy, metrics };
 }
 
 /** Build the Fastify app over a configuration; `listen()` is the caller's (server.ts, tests). */
@@ -319,6 +337,7 @@ export async function buildApp(config: Readonly<Config>, options: BuildOptions =
     connectionRoutes(scope, services);
     ssoRoutes(scope, services);
     oidcRoutes(scope, services);
+    samlRoutes(scope, services);
   });
   // Server-rendered pages for people (src/web): their own body parser, CSRF tokens and HTML errors.
   await app.register(webPages(services));

@@ -13,4 +13,5 @@ export * from './orgs/domains/tables.js';
 export * from './sso/connections/tables.js';
 export * from './sso/state/tables.js';
 export * from './sso/tables.js';
+export * from './sso/saml/tables.js';
 export * from './privacy/tables.js';

@@ -56,11 +56,18 @@ function validatePolicy(route: RouteOptions, policy: RoutePolicy): void {
     policy.role !== undefined || policy.aal !== undefined || policy.fresh === true || policy.duringMfaEnrolment === true || policy.staff !== undefined;
   if (needsUser && policy.auth !== 'user') throw new Error(`${where}: role/aal/fresh need auth: 'user'`);
   if (policy.role !== undefined && !route.url.includes(':orgId')) throw new Error(`${where}: role gates need an :orgId route`);
+  if (policy.crossSitePost !== undefined) {
+    if (policy.crossSitePost !== true) throw new Error(`${where}: crossSitePost must be true or absent`);
+    if (route.method !== 'POST') throw new Error(`${where}: crossSitePost is for POST routes only`);
+    if (policy.auth !== undefined || policy.feature !== undefined) throw new Error(`${where}: crossSitePost routes are public (no auth, role or feature)`);
+  }
 }
 
 function makeGate(policy: RoutePolicy, deps: PolicyDeps): onRequestHookHandler {
   return async function gate(request) {
     if (policy.auth === undefined && !STATE_CHANGING.has(request.method)) return;
+    // A public cross-site POST (SAML ACS): no session is read, so none can be ridden (see RoutePolicy.crossSitePost).
+    if (policy.crossSitePost === true) return;
     // Public routes (login, sign-up) ignore a stale or malformed credential.
     const principal = policy.auth === undefined ? await resolvePrincipal(request, deps).catch(() => null) : await resolvePrincipal(request, deps);
     request.principal = principal;

@@ -39,6 +39,16 @@ export interface RoutePolicy {
    * always need AAL2 and a staff-length session (≤ 12 h, 15 min idle).
    */
   staff?: 'any' | 'security_admin';
+  /**
+   * A public POST that another site's page submits on purpose: the SAML ACS,
+   * which an IdP's auto-submitted form reaches with the IdP's Origin (or
+   * `null`) and without our SameSite=Lax cookies. No principal is resolved
+   * and the Origin check (ASVS 3.5) is skipped, so the route must
+   * authenticate the message itself (SAML: signature, single-use
+   * InResponseTo, assertion replay cache) and must not act on a session.
+   * Only for public POST routes; refused at boot elsewhere.
+   */
+  crossSitePost?: boolean;
 }
 
 declare module 'fastify' {

@@ -11,8 +11,9 @@ import type { LoginWrite, SsoIdentityRepository } from './identity-repository.js
 
 /**
  * (connection, subject) → user: the account-linking rules of SECURITY.md
- * ("account linking") for every SSO protocol. OIDC uses it today; SAML
- * passes its NameID as `subject` and its attributes as the rest.
+ * ("account linking") for every SSO protocol. OIDC passes `sub`; SAML
+ * passes its NameID as `subject` and its attributes as the rest
+ * (src/sso/saml/saml-login-service.ts).
  *
  * 1. An identity (connection, subject) already linked → that user (the
  *    subject, not the email, is the key: OIDC Core §5.7 — `email` is not

@@ -7,7 +7,7 @@ import { Email, Id, OrgIdParams } from '../http/schemas.js';
 import { setSsoCookie, ssoCookieOf } from './binding-cookie.js';
 
 /**
- * SSO login start (any protocol; OIDC today) and the break-glass owners
+ * SSO login start (OIDC, and SAML through `SamlLoginService.begin`) and the break-glass owners
  * of enforced SSO.
  */
 export function ssoRoutes(scope: FastifyInstance, services: Services): void {

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance, FastifyServerOptions, LightMyRequestResponse } from 'fastify';
 import { buildApp, type Services } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { ManualClock } from '../../src/platform/clock.js';
@@ -35,7 +35,9 @@ export interface TestApp {
  * The real app on a fresh SQLite file with the real migrations, a manual
  * clock and the development outbox mailer. Nothing of ours is mocked.
  */
-export async function buildTestApp(options: { env?: Record<string, string>; clock?: ManualClock; dnsResolver?: DnsResolver } = {}): Promise<TestApp> {
+export async function buildTestApp(
+  options: { env?: Record<string, string>; clock?: ManualClock; dnsResolver?: DnsResolver; logger?: FastifyServerOptions['logger'] } = {},
+): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'cleverom-test-'));
   const databaseFile = join(dir, 'test.db');
   const clock = options.clock ?? new ManualClock();
@@ -51,7 +53,11 @@ export async function buildTestApp(options: { env?: Record<string, string>; cloc
     },
     PROJECT_ROOT,
   );
-  const { app, services } = await buildApp(config, { clock, ...(options.dnsResolver ? { dnsResolver: options.dnsResolver } : {}) });
+  const { app, services } = await buildApp(config, {
+    clock,
+    ...(options.dnsResolver ? { dnsResolver: options.dnsResolver } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
   await app.ready();
   return {
     app,

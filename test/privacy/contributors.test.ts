@@ -24,6 +24,7 @@ const ALLOW_LIST: Record<string, { reason: string; flaggedColumns?: string[] }> 
   service_tokens: { reason: 'machine callers; `name` names a calling service', flaggedColumns: ['name'] },
   sso_connections: { reason: "an organization's IdP configuration; `name` names the connection", flaggedColumns: ['name'] },
   sso_transactions: { reason: 'one-time OIDC/SAML protocol state (10 minutes), linked to no user' },
+  saml_seen_assertions: { reason: 'SAML replay cache: assertion ids chosen by the IdP and times, linked to no user' },
   org_domains: { reason: 'domain names claimed by organizations' },
 };
 

@@ -58,6 +58,10 @@ describe('create', () => {
       spEntityId: null,
       acsUrl: null,
       metadataUrl: null,
+      idpEntityId: null,
+      idpSsoUrl: null,
+      idpCertificates: [],
+      allowIdpInitiatedSaml: null,
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
     });
@@ -109,7 +113,7 @@ describe('create', () => {
   it.each([
     ['a non-URL issuer', { issuer: 'not a url at all' }, 'issuer'],
     ['an invalid domain', { domains: ['acme'] }, 'domains.0'],
-    ['a SAML body (not available yet)', { type: 'saml' }, 'type'],
+    ['SAML type with OIDC fields', { type: 'saml' }, 'issuer'],
     ['an unknown field', { extra: 1 }, 'extra'],
   ])('answers 400 for %s', async (_label, overrides, field) => {
     const response = await t.app.inject({ method: 'POST', url: url(owner), ...asUser(owner.token), payload: { type: 'oidc', name: 'X', ...input(), ...overrides } });

@@ -9,6 +9,7 @@ export interface ConnectionChanges {
   enabled?: boolean;
   domains?: string[];
   oidc?: SsoConnection['oidc'];
+  saml?: SsoConnection['saml'];
 }
 
 /** SSO connections. Each write is one transaction with its audit event. */
@@ -34,6 +35,10 @@ interface ConnectionRow {
   client_secret_sealed: string | null;
   scopes: string | null;
   issuer_metadata: string | null;
+  saml_idp_entity_id: string | null;
+  saml_idp_sso_url: string | null;
+  saml_idp_certificates: string | null;
+  saml_allow_idp_initiated: number;
   created_at: number;
   updated_at: number;
 }
@@ -49,6 +54,15 @@ function toConnection(row: ConnectionRow): SsoConnection {
           metadata: JSON.parse(row.issuer_metadata ?? '{}') as Record<string, unknown>,
         }
       : null;
+  const saml =
+    row.type === 'saml' && row.saml_idp_entity_id !== null && row.saml_idp_sso_url !== null && row.saml_idp_certificates !== null
+      ? {
+          idpEntityId: row.saml_idp_entity_id,
+          idpSsoUrl: row.saml_idp_sso_url,
+          idpCertificates: JSON.parse(row.saml_idp_certificates) as string[],
+          allowIdpInitiatedSaml: row.saml_allow_idp_initiated === 1,
+        }
+      : null;
   return {
     id: row.id,
     orgId: row.org_id,
@@ -57,6 +71,7 @@ function toConnection(row: ConnectionRow): SsoConnection {
     enabled: row.enabled === 1,
     domains: JSON.parse(row.domains) as string[],
     oidc,
+    saml,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
   };
@@ -85,13 +100,15 @@ export class SqliteConnectionRepository implements ConnectionRepository {
     this.database.transaction(() => {
       this.sqlite
         .prepare(
-          `INSERT INTO sso_connections (id, org_id, type, name, enabled, domains, issuer, client_id, client_secret_sealed, scopes, issuer_metadata, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO sso_connections (id, org_id, type, name, enabled, domains, issuer, client_id, client_secret_sealed, scopes, issuer_metadata,
+             saml_idp_entity_id, saml_idp_sso_url, saml_idp_certificates, saml_allow_idp_initiated, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           c.id, c.orgId, c.type, c.name, c.enabled ? 1 : 0, JSON.stringify(c.domains),
           c.oidc?.issuer ?? null, c.oidc?.clientId ?? null, c.oidc?.clientSecretSealed ?? null,
           c.oidc ? JSON.stringify(c.oidc.scopes) : null, c.oidc ? JSON.stringify(c.oidc.metadata) : null,
+          c.saml?.idpEntityId ?? null, c.saml?.idpSsoUrl ?? null, c.saml ? JSON.stringify(c.saml.idpCertificates) : null, c.saml?.allowIdpInitiatedSaml ? 1 : 0,
           c.createdAt.getTime(), c.updatedAt.getTime(),
         );
       this.audit.append(event);
@@ -108,6 +125,10 @@ export class SqliteConnectionRepository implements ConnectionRepository {
       if (changes.oidc) {
         sets.push('issuer = ?', 'client_id = ?', 'client_secret_sealed = ?', 'scopes = ?', 'issuer_metadata = ?');
         args.push(changes.oidc.issuer, changes.oidc.clientId, changes.oidc.clientSecretSealed, JSON.stringify(changes.oidc.scopes), JSON.stringify(changes.oidc.metadata));
+      }
+      if (changes.saml) {
+        sets.push('saml_idp_entity_id = ?', 'saml_idp_sso_url = ?', 'saml_idp_certificates = ?', 'saml_allow_idp_initiated = ?');
+        args.push(changes.saml.idpEntityId, changes.saml.idpSsoUrl, JSON.stringify(changes.saml.idpCertificates), changes.saml.allowIdpInitiatedSaml ? 1 : 0);
       }
       const result = this.sqlite.prepare(`UPDATE sso_connections SET ${sets.join(', ')} WHERE id = ? AND org_id = ?`).run(...args, connectionId, orgId);
       if (result.changes === 0) return false;

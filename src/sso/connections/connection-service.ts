@@ -9,7 +9,11 @@ import { AppError, validationFailed, type FieldError } from '../../platform/erro
 import { newId } from '../../platform/ids.js';
 import type { User } from '../../users/user.js';
 import { metadataUrls, type OidcClientSettings, type OidcRelyingParty } from '../oidc/oidc-client.js';
-import { clientSecretContext, connectionView, oidcRedirectUri, type ConnectionView, type OidcSettings, type SsoConnection } from './connection.js';
+import { MAX_IDP_CERTIFICATES, normalizeCertificate, splitCertificates } from '../saml/certificates.js';
+import { parseIdpMetadata } from '../saml/metadata.js';
+import {
+  certificateSummary, clientSecretContext, connectionView, oidcRedirectUri, type ConnectionView, type OidcSettings, type SamlSettings, type SsoConnection,
+} from './connection.js';
 import type { ConnectionChanges, ConnectionRepository } from './connection-repository.js';
 import { checkOutboundUrl, urlShapeProblem, type OutboundPolicy } from './ssrf-guard.js';
 
@@ -25,6 +29,23 @@ export interface CreateOidcConnection {
   domains: string[];
 }
 
+/**
+ * A SAML connection: from the IdP's metadata (`idpMetadataXml`) or from its
+ * three values given by hand. Not both.
+ */
+export interface CreateSamlConnection {
+  type: 'saml';
+  name: string;
+  idpMetadataXml?: string | undefined;
+  idpEntityId?: string | undefined;
+  idpSsoUrl?: string | undefined;
+  /** PEM (one or a bundle) or base64 DER; a list for rollover. */
+  idpCertificate?: string | string[] | undefined;
+  domains?: string[] | undefined;
+  /** Dangerous, off by default: accept IdP-initiated (unsolicited) responses. */
+  allowIdpInitiatedSaml?: boolean | undefined;
+}
+
 export interface UpdateConnection {
   name?: string | undefined;
   enabled?: boolean | undefined;
@@ -33,6 +54,11 @@ export interface UpdateConnection {
   clientId?: string | undefined;
   clientSecret?: string | undefined;
   scopes?: string[] | undefined;
+  idpMetadataXml?: string | undefined;
+  idpEntityId?: string | undefined;
+  idpSsoUrl?: string | undefined;
+  idpCertificate?: string | string[] | undefined;
+  allowIdpInitiatedSaml?: boolean | undefined;
 }
 
 /** A connection that may be used to log in right now, with its organization. */
@@ -48,9 +74,10 @@ export type ConnectionStatus =
   | { kind: 'plan_lacks_sso'; connection: SsoConnection };
 
 /**
- * Per-organization IdP configuration (feature `sso`): issuer discovery at
- * creation behind the SSRF guard, client secrets sealed at rest
- * (SECURITY.md: secrets at rest), every change audited.
+ * Per-organization IdP configuration (feature `sso`): OIDC issuer discovery
+ * at creation behind the SSRF guard, client secrets sealed at rest
+ * (SECURITY.md: secrets at rest); SAML IdP metadata or values validated at
+ * creation; every change audited.
  */
 export class ConnectionService implements SsoConnectionProbe {
   constructor(
@@ -125,7 +152,8 @@ export class ConnectionService implements SsoConnectionProbe {
     };
   }
 
-  async create(org: Org, actor: User, input: CreateOidcConnection, context: RequestContext): Promise<ConnectionView> {
+  async create(org: Org, actor: User, input: CreateOidcConnection | CreateSamlConnection, context: RequestContext): Promise<ConnectionView> {
+    if (input.type === 'saml') return this.createSaml(org, actor, input, context);
     const domains = parseDomains(input.domains);
     const scopes = parseScopes(input.scopes);
     const id = newId();
@@ -145,6 +173,7 @@ export class ConnectionService implements SsoConnectionProbe {
         scopes,
         metadata: discovered.metadata,
       },
+      saml: null,
       createdAt: now,
       updatedAt: now,
     };
@@ -153,6 +182,99 @@ export class ConnectionService implements SsoConnectionProbe {
       this.event('sso.connection.created', connection, actor, context, { type: 'oidc', issuer: discovered.issuer, domains, enabled: true }),
     );
     return this.view(connection);
+  }
+
+  /**
+   * A SAML connection (SAML metadata §2.4.3): the IdP's settings validated
+   * now — metadata parsed without DTDs, the SSO URL https, every
+   * certificate parseable — each failure a `400 validation_failed` naming
+   * the field. Our SP values (entity id, ACS, metadata URL) are derived
+   * from the new connection's id.
+   */
+  private async createSaml(org: Org, actor: User, input: CreateSamlConnection, context: RequestContext): Promise<ConnectionView> {
+    const domains = parseDomains(input.domains ?? []);
+    const idp = this.samlIdp(input, null);
+    const now = this.deps.clock.now();
+    const connection: SsoConnection = {
+      id: newId(),
+      orgId: org.id,
+      type: 'saml',
+      name: input.name.trim(),
+      enabled: true,
+      domains,
+      oidc: null,
+      saml: { ...idp, allowIdpInitiatedSaml: input.allowIdpInitiatedSaml === true },
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.deps.repo.create(
+      connection,
+      this.event('sso.connection.created', connection, actor, context, {
+        type: 'saml',
+        idpEntityId: idp.idpEntityId,
+        domains,
+        enabled: true,
+        allowIdpInitiatedSaml: connection.saml?.allowIdpInitiatedSaml ?? false,
+        certificates: idp.idpCertificates.map((c) => certificateSummary(c).sha256Fingerprint),
+      }),
+    );
+    return this.view(connection);
+  }
+
+  /**
+   * The IdP half of SAML settings from metadata or from the three values,
+   * over `current` (PATCH). Field names in errors are the request's.
+   */
+  private samlIdp(
+    input: Pick<CreateSamlConnection, 'idpMetadataXml' | 'idpEntityId' | 'idpSsoUrl' | 'idpCertificate'>,
+    current: Omit<SamlSettings, 'allowIdpInitiatedSaml'> | null,
+  ): Omit<SamlSettings, 'allowIdpInitiatedSaml'> {
+    const manual = input.idpEntityId !== undefined || input.idpSsoUrl !== undefined || input.idpCertificate !== undefined;
+    if (input.idpMetadataXml !== undefined) {
+      if (manual) throw validationFailed([{ field: 'idpMetadataXml', message: 'give either idpMetadataXml or idpEntityId, idpSsoUrl and idpCertificate, not both' }]);
+      const parsed = parseIdpMetadata(input.idpMetadataXml);
+      if (parsed.kind === 'invalid') throw validationFailed([{ field: 'idpMetadataXml', message: parsed.message }], `The IdP metadata could not be used: ${parsed.message}.`);
+      const urlProblem = this.ssoUrlProblem(parsed.metadata.ssoUrl);
+      if (urlProblem) throw validationFailed([{ field: 'idpMetadataXml', message: `the SingleSignOnService Location ${urlProblem}` }]);
+      return { idpEntityId: parsed.metadata.entityId, idpSsoUrl: parsed.metadata.ssoUrl, idpCertificates: parsed.metadata.certificates };
+    }
+    const errors: FieldError[] = [];
+    const entityId = input.idpEntityId?.trim() ?? current?.idpEntityId;
+    if (entityId === undefined) errors.push({ field: 'idpEntityId', message: 'is required (or give idpMetadataXml)' });
+    else if (entityId === '' || /\s/.test(entityId) || entityId.length > 1024) errors.push({ field: 'idpEntityId', message: 'must be the IdP entityID, a URI without spaces' });
+    const ssoUrl = input.idpSsoUrl?.trim() ?? current?.idpSsoUrl;
+    if (ssoUrl === undefined) errors.push({ field: 'idpSsoUrl', message: 'is required (or give idpMetadataXml)' });
+    else {
+      const problem = this.ssoUrlProblem(ssoUrl);
+      if (problem) errors.push({ field: 'idpSsoUrl', message: problem });
+    }
+    let certificates = current?.idpCertificates;
+    if (input.idpCertificate !== undefined) {
+      const given = (Array.isArray(input.idpCertificate) ? input.idpCertificate : [input.idpCertificate]).flatMap(splitCertificates);
+      certificates = [];
+      given.forEach((raw, i) => {
+        const normalized = normalizeCertificate(raw);
+        const field = given.length === 1 ? 'idpCertificate' : `idpCertificate.${i}`;
+        if (normalized === null) errors.push({ field, message: 'must be an X.509 certificate (PEM or base64 DER) with an RSA or EC key' });
+        else if (!certificates?.includes(normalized)) certificates?.push(normalized);
+      });
+      if (given.length > MAX_IDP_CERTIFICATES) errors.push({ field: 'idpCertificate', message: `at most ${MAX_IDP_CERTIFICATES} certificates` });
+    }
+    if (certificates === undefined) errors.push({ field: 'idpCertificate', message: 'is required (or give idpMetadataXml)' });
+    if (errors.length > 0 || entityId === undefined || ssoUrl === undefined || certificates === undefined) throw validationFailed(errors);
+    return { idpEntityId: entityId, idpSsoUrl: ssoUrl, idpCertificates: certificates };
+  }
+
+  /** The browser, not us, visits the IdP's SSO URL: its shape is checked (https), not its address. */
+  private ssoUrlProblem(value: string): string | null {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      return 'must be a URL';
+    }
+    if (value.length > 2048) return 'is too long';
+    return urlShapeProblem(url, this.deps.outbound);
   }
 
   async update(org: Org, actor: User, connectionId: string, input: UpdateConnection, context: RequestContext): Promise<ConnectionView> {
@@ -184,8 +306,26 @@ export class ConnectionService implements SsoConnectionProbe {
       }
       changes.oidc = next;
     }
+    const touchesSaml =
+      input.idpMetadataXml !== undefined || input.idpEntityId !== undefined || input.idpSsoUrl !== undefined || input.idpCertificate !== undefined || input.allowIdpInitiatedSaml !== undefined;
+    if (touchesSaml) {
+      if (!current.saml) throw validationFailed([{ field: input.allowIdpInitiatedSaml !== undefined ? 'allowIdpInitiatedSaml' : 'idpEntityId', message: 'only SAML connections have SAML settings' }]);
+      const idp = this.samlIdp(input, current.saml);
+      const next: SamlSettings = { ...idp, allowIdpInitiatedSaml: input.allowIdpInitiatedSaml ?? current.saml.allowIdpInitiatedSaml };
+      if (input.idpMetadataXml !== undefined) changed.push('idpMetadataXml');
+      if (next.idpEntityId !== current.saml.idpEntityId) changed.push('idpEntityId');
+      if (next.idpSsoUrl !== current.saml.idpSsoUrl) changed.push('idpSsoUrl');
+      if (JSON.stringify(next.idpCertificates) !== JSON.stringify(current.saml.idpCertificates)) changed.push('idpCertificate');
+      if (next.allowIdpInitiatedSaml !== current.saml.allowIdpInitiatedSaml) changed.push('allowIdpInitiatedSaml');
+      changes.saml = next;
+    }
     const data: AuditEventInput['data'] = { changed, ...(changes.enabled !== undefined ? { enabled: changes.enabled } : {}), ...(changes.domains ? { domains: changes.domains } : {}) };
     if (changes.oidc && input.issuer !== undefined) data.issuer = changes.oidc.issuer;
+    if (changes.saml) {
+      data.idpEntityId = changes.saml.idpEntityId;
+      data.allowIdpInitiatedSaml = changes.saml.allowIdpInitiatedSaml;
+      data.certificates = changes.saml.idpCertificates.map((c) => certificateSummary(c).sha256Fingerprint);
+    }
     const ok = await this.deps.repo.update(org.id, current.id, changes, this.deps.clock.now(), this.event('sso.connection.updated', current, actor, context, data));
     if (!ok) throw new AppError('not_found');
     if (touchesOidc) this.deps.rp.forget(current.id);

@@ -14,6 +14,14 @@ const ClientSecret = Type.String({ minLength: 1, maxLength: 4096, description: '
 const Scopes = Type.Array(Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$' }), { maxItems: 20, uniqueItems: true });
 const Domains = Type.Array(Type.String({ minLength: 3, maxLength: 253 }), { maxItems: 50 });
 const ConnectionParams = Type.Object({ orgId: Id, connectionId: Id });
+const IdpMetadataXml = Type.String({ minLength: 1, maxLength: 200_000, description: 'SAML IdP metadata (EntityDescriptor); no DTD' });
+const IdpEntityId = Type.String({ minLength: 1, maxLength: 1024 });
+const IdpSsoUrl = Type.String({ minLength: 8, maxLength: 2048, description: 'SingleSignOnService (HTTP-Redirect binding), https' });
+const Certificate = Type.String({ minLength: 1, maxLength: 40_000, description: 'PEM or base64 DER X.509 certificate' });
+const IdpCertificate = Type.Union([Certificate, Type.Array(Certificate, { minItems: 1, maxItems: 5 })], { description: 'The IdP signing certificate(s); several for rollover' });
+const AllowIdpInitiated = Type.Boolean({ description: 'DANGEROUS, default false: accept IdP-initiated (unsolicited) SAML responses' });
+/** Metadata uploads can exceed the 64 KiB JSON default. */
+const CONNECTION_BODY_LIMIT = 256 * 1024;
 
 export const ConnectionViewSchema = Type.Object({
   id: Type.String(),
@@ -28,6 +36,10 @@ export const ConnectionViewSchema = Type.Object({
   spEntityId: NullableString,
   acsUrl: NullableString,
   metadataUrl: NullableString,
+  idpEntityId: NullableString,
+  idpSsoUrl: NullableString,
+  idpCertificates: Type.Array(Type.Object({ sha256Fingerprint: Type.String(), subject: Type.String(), notAfter: Type.String() })),
+  allowIdpInitiatedSaml: Type.Union([Type.Boolean(), Type.Null()]),
   createdAt: Type.String(),
   updatedAt: Type.String(),
 });
@@ -61,22 +73,38 @@ export function connectionRoutes(scope: FastifyInstance, services: Services): vo
     '/v1/orgs/:orgId/sso/connections',
     {
       config: write,
+      bodyLimit: CONNECTION_BODY_LIMIT,
       schema: {
         tags: ['sso'],
-        summary: 'Register an OIDC identity provider (issuer discovery runs now)',
+        summary: 'Register an OIDC identity provider (issuer discovery runs now) or a SAML one (from its metadata, or entity id + SSO URL + certificate)',
         params: OrgIdParams,
-        body: Type.Object(
-          {
-            type: Type.Literal('oidc'),
-            name: ConnectionName,
-            issuer: Issuer,
-            clientId: ClientId,
-            clientSecret: ClientSecret,
-            scopes: Type.Optional(Scopes),
-            domains: Domains,
-          },
-          { additionalProperties: false },
-        ),
+        body: Type.Union([
+          Type.Object(
+            {
+              type: Type.Literal('oidc'),
+              name: ConnectionName,
+              issuer: Issuer,
+              clientId: ClientId,
+              clientSecret: ClientSecret,
+              scopes: Type.Optional(Scopes),
+              domains: Domains,
+            },
+            { additionalProperties: false },
+          ),
+          Type.Object(
+            {
+              type: Type.Literal('saml'),
+              name: ConnectionName,
+              idpMetadataXml: Type.Optional(IdpMetadataXml),
+              idpEntityId: Type.Optional(IdpEntityId),
+              idpSsoUrl: Type.Optional(IdpSsoUrl),
+              idpCertificate: Type.Optional(IdpCertificate),
+              domains: Type.Optional(Domains),
+              allowIdpInitiatedSaml: Type.Optional(AllowIdpInitiated),
+            },
+            { additionalProperties: false },
+          ),
+        ]),
         response: { 201: ConnectionViewSchema },
       },
     },
@@ -92,9 +120,10 @@ export function connectionRoutes(scope: FastifyInstance, services: Services): vo
     '/v1/orgs/:orgId/sso/connections/:connectionId',
     {
       config: write,
+      bodyLimit: CONNECTION_BODY_LIMIT,
       schema: {
         tags: ['sso'],
-        summary: 'Enable/disable, rename, change domains, rotate the secret or change the issuer (rediscovered)',
+        summary: 'Enable/disable, rename, change domains; OIDC: rotate the secret or change the issuer (rediscovered); SAML: new metadata, certificate(s), SSO URL or entity id',
         params: ConnectionParams,
         body: Type.Object(
           {
@@ -105,6 +134,11 @@ export function connectionRoutes(scope: FastifyInstance, services: Services): vo
             clientId: Type.Optional(ClientId),
             clientSecret: Type.Optional(ClientSecret),
             scopes: Type.Optional(Scopes),
+            idpMetadataXml: Type.Optional(IdpMetadataXml),
+            idpEntityId: Type.Optional(IdpEntityId),
+            idpSsoUrl: Type.Optional(IdpSsoUrl),
+            idpCertificate: Type.Optional(IdpCertificate),
+            allowIdpInitiatedSaml: Type.Optional(AllowIdpInitiated),
           },
           { additionalProperties: false, minProperties: 1 },
         ),

@@ -2,9 +2,9 @@ import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 import { orgs } from '../../orgs/tables.js';
 
 /**
- * Per-organization identity-provider connections. `type` is `oidc` today;
- * SAML connections share the row (name, enabled, domains) and add their own
- * nullable columns, as the OIDC ones are nullable here.
+ * Per-organization identity-provider connections, `oidc` or `saml`. Both
+ * share the row (name, enabled, domains); each protocol has its own nullable
+ * columns.
  */
 export const ssoConnections = sqliteTable(
   'sso_connections',
@@ -28,6 +28,14 @@ export const ssoConnections = sqliteTable(
     scopes: text('scopes'),
     /** OIDC: the discovered issuer metadata (JSON), as fetched at creation or issuer change. */
     issuerMetadata: text('issuer_metadata'),
+    /** SAML: the IdP's entityID (the only accepted assertion Issuer). */
+    samlIdpEntityId: text('saml_idp_entity_id'),
+    /** SAML: the IdP's HTTP-Redirect SingleSignOnService URL. */
+    samlIdpSsoUrl: text('saml_idp_sso_url'),
+    /** SAML: JSON array of the IdP's signing certificates (base64 DER), all trusted (key rollover). */
+    samlIdpCertificates: text('saml_idp_certificates'),
+    /** SAML: accept IdP-initiated (unsolicited) responses; off unless an admin turns it on. */
+    samlAllowIdpInitiated: integer('saml_allow_idp_initiated', { mode: 'boolean' }).notNull().default(false),
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
     updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
   },

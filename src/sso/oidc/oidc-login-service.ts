@@ -8,7 +8,7 @@ import { AppError, validationFailed } from '../../platform/errors.js';
 import { newId } from '../../platform/ids.js';
 import { normalizeEmail, type User } from '../../users/user.js';
 import type { ActiveConnection, ConnectionService } from '../connections/connection-service.js';
-import { oidcRedirectUri } from '../connections/connection.js';
+import { oidcRedirectUri, type SsoConnection } from '../connections/connection.js';
 import { SSO_MESSAGES, SsoFailure } from '../failure.js';
 import type { SsoIdentityRepository } from '../identity-repository.js';
 import type { SsoAccountLinker } from '../linking.js';
@@ -30,6 +30,15 @@ export interface CompletedLogin {
   user: User;
   session: NewSession;
   returnTo: string;
+}
+
+/**
+ * Starts a login over another protocol once the connection is chosen
+ * (SAML: src/sso/saml/saml-login-service.ts). `GET /v1/sso/start` and the
+ * sign-in page go through {@link OidcLoginService.start} for every protocol.
+ */
+export interface ProtocolStarter {
+  begin(chosen: ActiveConnection, input: { returnTo: string }): Promise<{ redirectUrl: string; expiresAt: Date }>;
 }
 
 /** What is known about a failing callback, for its audit event. */
@@ -61,10 +70,12 @@ export class OidcLoginService {
       clock: Clock;
       publicUrl: URL;
       onLoginOutcome?: (outcome: 'success' | 'failure') => void;
+      /** SAML connections are started here (their connection is chosen by the same rules). */
+      saml?: ProtocolStarter;
     },
   ) {}
 
-  /** `GET /v1/sso/start`. */
+  /** `GET /v1/sso/start` (a SAML connection is handed to `deps.saml`). */
   async start(input: {
     email?: string | undefined;
     connectionId?: string | undefined;
@@ -77,10 +88,15 @@ export class OidcLoginService {
       throw validationFailed([{ field: 'email', message: 'give either email or connectionId' }]);
     }
     const chosen = input.connectionId !== undefined ? await this.byId(input.connectionId) : await this.byEmail(input.email ?? '');
-    const now = this.deps.clock.now();
-    const request = await this.deps.rp.authorizationRequest(this.deps.connections.oidcSettings(chosen.connection), now, input.email ?? null);
     // One binding value per browser, so two sign-ins in two tabs do not undo each other.
     const bindingToken = input.bindingToken !== undefined && /^[A-Za-z0-9_-]{43}$/.test(input.bindingToken) ? input.bindingToken : randomToken(32);
+    if (chosen.connection.type === 'saml') {
+      if (!this.deps.saml) throw new AppError('not_found', { publicDetail: NO_CONNECTION });
+      const started = await this.deps.saml.begin(chosen, { returnTo });
+      return { ...started, bindingToken };
+    }
+    const now = this.deps.clock.now();
+    const request = await this.deps.rp.authorizationRequest(this.deps.connections.oidcSettings(chosen.connection), now, input.email ?? null);
     const expiresAt = new Date(now.getTime() + SSO_TRANSACTION_TTL_MS);
     await this.deps.transactions.create(
       {
@@ -103,8 +119,12 @@ export class OidcLoginService {
 
   private async byId(connectionId: string): Promise<ActiveConnection> {
     const status = await this.deps.connections.status(connectionId);
-    if (status.kind !== 'active' || status.connection.type !== 'oidc') throw new AppError('not_found', { publicDetail: NO_CONNECTION });
+    if (status.kind !== 'active' || !this.startable(status.connection.type)) throw new AppError('not_found', { publicDetail: NO_CONNECTION });
     return status;
+  }
+
+  private startable(type: SsoConnection['type']): boolean {
+    return type === 'oidc' || (type === 'saml' && this.deps.saml !== undefined);
   }
 
   /** Home-realm discovery: the organization that verified the email's domain, and its connection for it. */
@@ -113,7 +133,7 @@ export class OidcLoginService {
     if (domain === null) throw validationFailed([{ field: 'email', message: 'must be an email address' }]);
     const orgId = await this.deps.domains.verifiedOwner(domain);
     const candidates = orgId === null ? [] : await this.deps.connections.activeForDomain(orgId, domain);
-    const chosen = candidates.find((c) => c.connection.type === 'oidc');
+    const chosen = candidates.find((c) => this.startable(c.connection.type));
     if (!chosen) throw new AppError('not_found', { publicDetail: NO_CONNECTION });
     return chosen;
   }

@@ -3,8 +3,12 @@ import { ssoConnections } from '../connections/tables.js';
 
 /**
  * One-time SSO login transactions (OIDC `state` + `nonce` + PKCE verifier;
- * SAML request id later), kept server-side, single-use, 10-minute expiry.
+ * SAML AuthnRequest id), kept server-side, single-use, 10-minute expiry.
  * Only the SHA-256 of `state` and of the browser-binding cookie are stored.
+ * SAML rows are keyed by the SHA-256 of `saml:<connectionId>:<requestId>`
+ * (the request id is namespaced per connection) and have no browser
+ * binding: the IdP's POST to the ACS is cross-site, so no SameSite=Lax
+ * cookie comes with it (SECURITY.md "SAML state").
  */
 export const ssoTransactions = sqliteTable(
   'sso_transactions',

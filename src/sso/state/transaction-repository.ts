@@ -29,6 +29,8 @@ export interface SsoTransactionRepository {
    * caller's decision, so an expired transaction is consumed too.
    */
   consume(stateHash: string, now: Date): Promise<ConsumeOutcome>;
+  /** Look a transaction up without consuming it (SAML: node-saml asks before it spends). */
+  find(stateHash: string): Promise<{ transaction: SsoTransaction; consumed: boolean } | null>;
 }
 
 interface TransactionRow {
@@ -85,6 +87,11 @@ export class SqliteSsoTransactionRepository implements SsoTransactionRepository 
           t.createdAt.getTime(), t.expiresAt.getTime(),
         );
     });
+  }
+
+  async find(stateHash: string): Promise<{ transaction: SsoTransaction; consumed: boolean } | null> {
+    const row = this.sqlite.prepare('SELECT * FROM sso_transactions WHERE state_hash = ?').get(stateHash) as TransactionRow | undefined;
+    return row ? { transaction: toTransaction(row), consumed: row.consumed_at !== null } : null;
   }
 
   async consume(stateHash: string, now: Date): Promise<ConsumeOutcome> {
