@@ -163,7 +163,7 @@ export function createServices(config: Readonly<Config>, options: BuildOptions =
   // turn a password login refused by enforced SSO into a session.
   const dnsResolver = options.dnsResolver ?? systemDnsResolver;
   const domains = new DomainService({ repo: new SqliteDomainRepository(database, audit), resolver: dnsResolver, clock });
-  const outbound = { allowLoopback: config.dangerouslyAllowLoopbackIdp, resolver: dnsResolver, timeoutMs: 5_000 };
+  const outbound = { allowLoopback: config.dangerouslyAllowLoopbackIdp, resolver: dnsResolver, timeoutMs: 5_000, dataRegion: config.dataRegionAllowlist };
   const rp = new OidcRelyingParty({ fetch: guardedFetch(outbound), allowInsecureRequests: config.dangerouslyAllowLoopbackIdp, timeoutSeconds: 5 });
   const ssoConnections = new ConnectionService({
     repo: new SqliteConnectionRepository(database, audit),

@@ -1,6 +1,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { hostInDataRegion, type DataRegionAllowlist } from '../../config/data-region.js';
 import type { DnsResolver, ResolvedAddress } from '../../platform/dns.js';
 
 /**
@@ -23,6 +24,8 @@ export interface OutboundPolicy {
   resolver: DnsResolver;
   /** Per request, connect + response (SECURITY.md: 5 s to the IdP). */
   timeoutMs: number;
+  /** `DATA_REGION_ALLOWLIST` (docs/operations.md "EU data residency"): IdP hosts must be inside it when set. */
+  dataRegion?: DataRegionAllowlist | null;
 }
 
 export class OutboundRefused extends Error {
@@ -92,9 +95,11 @@ function isLoopbackHostName(hostname: string): boolean {
  * The URL rules without DNS: https only (http only to a loopback host with
  * the switch on), no credentials, no fragment. Returns a reason or null.
  */
-export function urlShapeProblem(url: URL, policy: Pick<OutboundPolicy, 'allowLoopback'>): string | null {
+export function urlShapeProblem(url: URL, policy: Pick<OutboundPolicy, 'allowLoopback' | 'dataRegion'>): string | null {
   if (url.username !== '' || url.password !== '') return 'must not contain credentials';
   if (url.hash !== '') return 'must not contain a fragment';
+  // Residency: personal data (logins, emails) flows to and from the IdP.
+  if (policy.dataRegion && !hostInDataRegion(policy.dataRegion, url.hostname)) return 'host is outside DATA_REGION_ALLOWLIST';
   if (url.protocol === 'https:') return null;
   if (url.protocol === 'http:' && policy.allowLoopback && isLoopbackHostName(url.hostname)) return null;
   return 'must be an https URL';
