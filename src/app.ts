@@ -21,6 +21,7 @@ import { TotpService } from './auth/totp/totp-service.js';
 import type { Config } from './config/load-config.js';
 import { registerErrorHandler } from './http/error-handler.js';
 import { requestLogView } from './http/log-redaction.js';
+import { purgeExpired } from './housekeeping/sqlite-housekeeping.js';
 import { healthRoutes } from './http/health.js';
 import { Metrics } from './http/metrics.js';
 import { registerPolicy } from './http/policy.js';
@@ -259,7 +260,17 @@ export async function buildApp(config: Readonly<Config>, options: BuildOptions =
     services.staff.expireDue().catch((error: unknown) => app.log.error({ err: error }, 'recording staff grant expiry failed'));
   }, 60_000);
   expiry.unref();
+  // Rows whose purpose has ended (expired sessions, used tokens and challenges) are deleted.
+  const housekeeping = setInterval(() => {
+    try {
+      purgeExpired(services.database, services.clock.now());
+    } catch (error) {
+      app.log.error({ err: error }, 'housekeeping failed');
+    }
+  }, 10 * 60_000);
+  housekeeping.unref();
   app.addHook('onClose', async () => {
+    clearInterval(housekeeping);
     clearInterval(expiry);
     services.database.close();
   });
