@@ -8,7 +8,7 @@ import { Email, Id, Role } from '../http/schemas.js';
 import type { OrgSettings } from '../orgs/org.js';
 import { removeMember } from '../orgs/routes.js';
 import { FEATURES, type Feature } from '../plans/plans.js';
-import { oidcRedirectUri } from '../sso/connections/connection.js';
+import { oidcRedirectUri, type ConnectionView } from '../sso/connections/connection.js';
 import { formBody, formFailure, planName, validationFailure, type FormFailure } from './forms.js';
 import { formatTime, renderPage, seeOther, timeLeft } from './render.js';
 
@@ -26,13 +26,34 @@ const SettingForm = formBody({
   setting: Type.Union(SETTING_KEYS.map((k) => Type.Literal(k))),
   value: Type.Union([Type.Literal('on'), Type.Literal('off')]),
 });
+/** As the API's connection name: a blank one is refused next to the field. */
+const ConnectionName = Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' });
 const OidcForm = formBody({
-  name: Type.String({ maxLength: 200 }),
+  name: ConnectionName,
   issuer: Type.String({ maxLength: 2048 }),
   clientId: Type.String({ maxLength: 512 }),
   clientSecret: Type.String({ maxLength: 4096 }),
   domains: Type.String({ maxLength: 4000 }),
 });
+/**
+ * A SAML connection from pasted IdP metadata, or from the IdP's three values
+ * typed by hand (the service refuses both at once, or neither). Lengths as
+ * in the API (src/sso/connections/routes.ts).
+ */
+const SamlForm = formBody({
+  name: ConnectionName,
+  idpMetadataXml: Type.String({ maxLength: 200_000 }),
+  idpEntityId: Type.String({ maxLength: 1024 }),
+  idpSsoUrl: Type.String({ maxLength: 2048 }),
+  idpCertificate: Type.String({ maxLength: 40_000 }),
+  domains: Type.String({ maxLength: 4000 }),
+});
+/**
+ * The SAML form's body limit: metadata is often tens of KiB, and form
+ * encoding turns most of XML's punctuation into three bytes each (`<` is
+ * `%3C`). 3 × (200 000 + 40 000) characters plus the small fields.
+ */
+export const SAML_FORM_BODY_LIMIT = 800 * 1024;
 const DomainForm = formBody({ domain: Type.String({ maxLength: 253 }) });
 const Empty = formBody({});
 const RestrictionForm = formBody({ restricted: Type.Union([Type.Literal('on'), Type.Literal('off')]) });
@@ -50,6 +71,23 @@ const SETTINGS: { key: keyof OrgSettings; label: string; description: string; fe
   { key: 'enforceSso', label: 'Enforce single sign-on', description: 'Members must log in through your identity provider (break-glass owners excepted).', feature: 'sso' },
   { key: 'requireCustomerApproval', label: 'Approve staff access', description: 'Cleverom staff need your approval as well as ours before they see your data.', feature: 'access_approval' },
 ];
+
+/** A field left empty is a value not given (so the service can tell metadata from typed values). */
+function given(value: string): string | undefined {
+  return value.trim() === '' ? undefined : value;
+}
+
+/**
+ * The service names the API's fields in a few SAML messages; on the page
+ * they are the form's fields.
+ */
+function samlWording(failure: FormFailure): FormFailure {
+  const reword = (text: string): string =>
+    text
+      .replace(/^Give either idpMetadataXml or idpEntityId, idpSsoUrl and idpCertificate, not both\.?$/i, 'Paste the metadata or enter the values by hand, not both.')
+      .replace(/\(or give idpMetadataXml\)/g, '(or paste the IdP metadata above)');
+  return { ...failure, message: reword(failure.message), fields: Object.fromEntries(Object.entries(failure.fields).map(([field, text]) => [field, reword(text)])) };
+}
 
 /** A comma- or space-separated list of domains as typed into one field. */
 function domainList(input: string): string[] {
@@ -147,17 +185,28 @@ export function adminPages(scope: FastifyInstance, services: Services): void {
     );
   }
 
-  /** Run a form action; a refusal re-renders the page with the message next to the form. */
-  async function act(request: FastifyRequest<{ Params: { orgId: string } }>, reply: FastifyReply, form: string, done: string, action: () => Promise<unknown>): Promise<FastifyReply> {
+  /**
+   * Run a form action; a refusal re-renders the page with the message next
+   * to the form (`wording` adapts a service's message to the form).
+   * `done` is the notice key and anchor, or made from the action's result.
+   */
+  async function act<T>(
+    request: FastifyRequest<{ Params: { orgId: string } }>,
+    reply: FastifyReply,
+    form: string,
+    done: string | ((result: T) => string),
+    action: () => Promise<T>,
+    wording: (failure: FormFailure) => FormFailure = (failure) => failure,
+  ): Promise<FastifyReply> {
     const invalid = validationFailure(request, form);
     if (invalid) return adminPage(request, reply, request.params.orgId, invalid);
     try {
-      await action();
-      return seeOther(reply, `/orgs/${request.params.orgId}/admin?done=${done}`);
+      const result = await action();
+      return seeOther(reply, `/orgs/${request.params.orgId}/admin?done=${typeof done === 'string' ? done : done(result)}`);
     } catch (error) {
       const failed = formFailure(error, form, request.body);
       if (!failed) throw error;
-      return adminPage(request, reply, request.params.orgId, failed);
+      return adminPage(request, reply, request.params.orgId, wording(failed));
     }
   }
 
@@ -229,6 +278,38 @@ export function adminPages(scope: FastifyInstance, services: Services): void {
         request.requestContext,
       );
     }),
+  );
+
+  // SAML: the page shows our entity ID, ACS URL and metadata URL on the new connection's card (they name the connection).
+  app.post(
+    '/orgs/:orgId/admin/sso/saml',
+    { ...csrf, config: { ...sso, fresh: true }, bodyLimit: SAML_FORM_BODY_LIMIT, schema: { hide: true, params: OrgParams, body: SamlForm } },
+    async (request, reply) =>
+      act(
+        request,
+        reply,
+        'saml',
+        (view: ConnectionView) => `saml-connection-added#connection-${view.id}`,
+        async () => {
+          const org = await services.orgs.get(request.params.orgId);
+          const body = request.body;
+          return services.ssoConnections.create(
+            org,
+            userOf(request).user,
+            {
+              type: 'saml',
+              name: body.name.trim(),
+              idpMetadataXml: given(body.idpMetadataXml),
+              idpEntityId: given(body.idpEntityId),
+              idpSsoUrl: given(body.idpSsoUrl),
+              idpCertificate: given(body.idpCertificate),
+              domains: domainList(body.domains),
+            },
+            request.requestContext,
+          );
+        },
+        samlWording,
+      ),
   );
 
   app.post(

@@ -51,6 +51,10 @@ const FIELD_LABELS: Record<string, string> = {
   clientId: 'Client ID',
   clientSecret: 'Client secret',
   domains: 'Email domains',
+  idpMetadataXml: 'IdP metadata',
+  idpEntityId: 'IdP entity ID',
+  idpSsoUrl: 'IdP single sign-on URL',
+  idpCertificate: 'IdP signing certificate',
   domain: 'Domain',
   orgId: 'Organization ID',
   scope: 'Access',
@@ -75,11 +79,17 @@ export function summaryOf(failure: FormFailure): { field: string; text: string }
 /** Fields never echoed back into a re-rendered form. */
 const SECRET_FIELDS = new Set([CSRF_FIELD, 'password', 'currentPassword', 'newPassword', 'code', 'recoveryCode', 'clientSecret', 'token', 'secret']);
 
+/**
+ * Fields whose whole value is put back (pasted documents: a cut-off copy
+ * would be worse than none). Their schemas bound their length.
+ */
+const LONG_FIELDS = new Set(['idpMetadataXml', 'idpCertificate']);
+
 function echo(body: unknown): Record<string, string> {
   const values: Record<string, string> = {};
   if (body && typeof body === 'object') {
     for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
-      if (!SECRET_FIELDS.has(key) && typeof value === 'string') values[key] = value.slice(0, 2048);
+      if (!SECRET_FIELDS.has(key) && typeof value === 'string') values[key] = LONG_FIELDS.has(key) ? value.slice(0, 200_000) : value.slice(0, 2048);
     }
   }
   return values;

@@ -58,6 +58,7 @@ const NOTICES: Record<string, string> = {
   'access-approved': 'You approved the staff access request.',
   'access-denied': 'You denied the staff access request.',
   'connection-added': 'The SSO connection is added.',
+  'saml-connection-added': 'The SAML connection is added. Give your identity provider our entity ID and ACS URL shown with it, or our metadata URL.',
   'connection-saved': 'The SSO connection is saved.',
   'connection-deleted': 'The SSO connection is deleted.',
   'domain-claimed': 'The domain is claimed. Publish the TXT record below, then verify it.',

@@ -4,6 +4,7 @@ import { totpCodeAt } from '../../src/auth/totp/totp.js';
 import { readFileSync } from 'node:fs';
 import { GOOD_PASSWORD, mailToken, uniqueEmail } from '../helpers/app.js';
 import { TestOidcProvider } from '../helpers/oidc-provider.js';
+import { TestSamlIdp } from '../helpers/saml-idp.js';
 import { LOOPBACK_ENV, TestDns } from '../helpers/sso.js';
 import { HAS_CHROMIUM, SKIP_REASON, launchChromium, personContext, seriousViolations, startApp, withScreenshots, type LiveApp } from './harness.js';
 
@@ -55,6 +56,34 @@ async function enrolTotp(page: Page): Promise<{ secret: string; recoveryCodes: s
   const recoveryCodes = (await page.locator('#recovery-codes code').allTextContents()).map((c) => c.trim());
   expect(recoveryCodes).toHaveLength(10);
   return { secret, recoveryCodes };
+}
+
+/** On the admin page: claim `domain`, publish the TXT record the page shows (as the admin would at their DNS host), verify it. */
+async function claimAndVerifyDomain(admin: Page, domain: string): Promise<void> {
+  const claim = admin.locator('form[action$="/admin/domains"]');
+  await claim.getByLabel('Domain').fill(domain);
+  await claim.getByRole('button', { name: 'Claim domain' }).click();
+  await admin.waitForURL(/done=domain-claimed/);
+  const row = admin.locator('#sso tr', { hasText: domain });
+  const [name, value] = (await row.locator('code').allTextContents()).map((c) => c.trim());
+  dns.txt.set(name ?? '', [[value ?? '']]);
+  await row.getByRole('button', { name: `Verify ${domain}` }).click();
+  await admin.waitForURL(/done=domain-verified/);
+}
+
+const html = (value: string): string => value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+/**
+ * The page an IdP answers with after its login: a form that POSTs the
+ * signed response to our ACS. Real IdPs submit it with a script; here the
+ * test clicks the button (same request: a cross-site, top-level POST).
+ */
+function autoPostPage(acsUrl: string, samlResponse: string): string {
+  return (
+    '<!doctype html><html lang="en"><head><title>Test IdP</title></head><body><main>' +
+    `<form method="post" action="${html(acsUrl)}"><input type="hidden" name="SAMLResponse" value="${html(samlResponse)}">` +
+    '<button type="submit">Continue to the service</button></form></main></body></html>'
+  );
 }
 
 /** Playwright's own `expect` is not used: vitest's, with polling where the page may still be loading. */
@@ -254,16 +283,7 @@ describe.skipIf(!HAS_CHROMIUM)(HAS_CHROMIUM ? 'pages in Chromium' : SKIP_REASON,
       await logIn(admin, ownerEmail);
       await admin.waitForURL('**/account');
       await admin.goto(`/orgs/${signed.org.id}/admin#sso`);
-      const claim = admin.locator('form[action$="/admin/domains"]');
-      await claim.getByLabel('Domain').fill(domain);
-      await claim.getByRole('button', { name: 'Claim domain' }).click();
-      await admin.waitForURL(/done=domain-claimed/);
-      // Publish the TXT record the page shows, as the admin would at their DNS host.
-      const row = admin.locator('#sso tr', { hasText: domain });
-      const [name, value] = (await row.locator('code').allTextContents()).map((c) => c.trim());
-      dns.txt.set(name ?? '', [[value ?? '']]);
-      await row.getByRole('button', { name: `Verify ${domain}` }).click();
-      await admin.waitForURL(/done=domain-verified/);
+      await claimAndVerifyDomain(admin, domain);
 
       const oidc = admin.locator('form[action$="/admin/sso/connections"]');
       expect(await admin.locator('#oidc-redirect-uri').textContent()).toBe(`${t.origin}/v1/sso/oidc/callback`);
@@ -290,6 +310,86 @@ describe.skipIf(!HAS_CHROMIUM)(HAS_CHROMIUM ? 'pages in Chromium' : SKIP_REASON,
       await person.locator('form[action="/login/sso"]').getByLabel('Email').fill('nobody@unknown-domain.example');
       await person.getByRole('button', { name: 'Continue with SSO' }).click();
       await expectText(person.locator('#sso-email-error')).toContain('Single sign-on is not set up for this email address');
+    });
+  });
+
+  it('an org admin adds a SAML connection from the IdP metadata; a person logs in through the SAML IdP', async () => {
+    // The admin page is also checked with axe (injected: this context bypasses CSP; the person's does not).
+    const admin = await newPerson({ bypassCSP: true });
+    const person = await newPerson();
+    const domain = `saml-${Date.now().toString(36)}.example`;
+    const ownerEmail = uniqueEmail('e2e-saml-owner');
+    const signed = await t.services.orgs.signup({ orgName: 'Assertion Oy', name: 'Sara Saml', email: ownerEmail, password: GOOD_PASSWORD, ageConfirmed: true, context: { ip: null, userAgent: null } });
+    await t.services.orgs.setPlan(signed.org.id, 'enterprise', { type: 'system', id: null });
+    // samlify as the IdP, in-process; its SSO URL is answered by the person's browser context below.
+    const samlIdp = new TestSamlIdp('https://idp.example.test/metadata');
+
+    await withScreenshots('saml sso', () => contexts, async () => {
+      await logIn(admin, ownerEmail);
+      await admin.waitForURL('**/account');
+      await admin.goto(`/orgs/${signed.org.id}/admin#sso`);
+      await claimAndVerifyDomain(admin, domain);
+
+      const saml = admin.locator('form[action$="/admin/sso/saml"]');
+      await saml.getByLabel('Connection name').fill('Corporate SAML');
+      await saml.getByLabel('Email domains').fill(domain);
+      // The wrong file first: the message is next to the field, and the form keeps what was typed.
+      await saml.getByLabel('IdP metadata (XML)').fill('<html><body>Download failed</body></html>');
+      await saml.getByRole('button', { name: 'Add SAML connection' }).click();
+      await expectText(admin.locator('#saml-idpMetadataXml-error')).toContain('The root element must be an md:EntityDescriptor');
+      expect(await saml.getByLabel('Email domains').inputValue()).toBe(domain);
+      expect(await seriousViolations(admin)).toEqual([]);
+      await saml.getByLabel('IdP metadata (XML)').fill(samlIdp.metadataXml());
+      await saml.getByRole('button', { name: 'Add SAML connection' }).click();
+      await admin.waitForURL(/done=saml-connection-added/);
+      await expectText(admin.getByRole('status')).toContain('The SAML connection is added.');
+
+      // The card shows what to paste into the IdP: our entity ID, ACS URL and metadata URL.
+      const card = admin.locator('#sso article', { hasText: 'Corporate SAML (SAML)' });
+      const connectionId = ((await card.getAttribute('id')) ?? '').replace(/^connection-/, '');
+      expect(connectionId).not.toBe('');
+      const shown = async (what: string): Promise<string> => ((await card.locator(`#connection-${connectionId}-${what}`).textContent()) ?? '').trim();
+      const spEntityId = await shown('sp-entity-id');
+      const acsUrl = await shown('acs-url');
+      const metadataUrl = await shown('metadata-url');
+      expect(acsUrl).toBe(`${t.origin}/v1/sso/saml/${connectionId}/acs`);
+      expect(metadataUrl).toBe(`${t.origin}/v1/sso/saml/${connectionId}/metadata`);
+      expect(spEntityId).toBe(metadataUrl);
+      await expectText(card).toContain('https://idp.example.test/saml/sso');
+      expect(await seriousViolations(admin)).toEqual([]);
+      // The IdP admin loads our metadata from the URL shown.
+      const spMetadata = await fetch(metadataUrl);
+      expect(spMetadata.status).toBe(200);
+      const spMetadataXml = await spMetadata.text();
+      expect(spMetadataXml).toContain(acsUrl);
+
+      // The IdP: reads our AuthnRequest, "logs the person in", answers with a signed response to POST back.
+      const authnRequests: string[] = [];
+      await person.context().route('https://idp.example.test/**', async (route) => {
+        const authnRequest = await samlIdp.receiveAuthnRequest(route.request().url(), spMetadataXml);
+        authnRequests.push(authnRequest.id);
+        expect(authnRequest.acsUrl).toBe(acsUrl);
+        const samlResponse = await samlIdp.response({
+          spMetadataXml, acsUrl, spEntityId, inResponseTo: authnRequest.id, nameId: 'sam-persistent-1', email: `sam.saml@${domain}`, name: 'Sam Saml',
+        });
+        await route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: autoPostPage(authnRequest.acsUrl, samlResponse) });
+      });
+
+      await person.goto('/login');
+      await person.locator('form[action="/login/sso"]').getByLabel('Email').fill(`sam.saml@${domain}`);
+      await person.getByRole('button', { name: 'Continue with SSO' }).click();
+      await person.getByRole('link', { name: 'Continue to sign in' }).click();
+      await person.waitForURL('https://idp.example.test/**');
+      // A cross-site, top-level POST from the IdP's page to our ACS.
+      const [acsPost] = await Promise.all([person.waitForRequest(acsUrl), person.getByRole('button', { name: 'Continue to the service' }).click()]);
+      expect(acsPost.method()).toBe('POST');
+      // Not our origin: the IdP's, or `null` (Chromium sends that here, https → http being a downgrade).
+      expect(['https://idp.example.test', 'null']).toContain(await acsPost.headerValue('origin'));
+      await person.waitForURL(`${t.origin}/account`);
+      expect(authnRequests).toHaveLength(1);
+      await expectText(person.locator('main')).toContain('Sam Saml');
+      await expectText(person.locator('main')).toContain('Assertion Oy');
+      await expectText(person.locator('#sessions')).toContain('Single sign-on (SAML)');
     });
   });
 

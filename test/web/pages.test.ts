@@ -3,6 +3,7 @@ import {
   GOOD_PASSWORD, PUBLIC_ORIGIN, addMember, buildTestApp, mailToken, sessionCookie, signup, uniqueEmail, type LightMyRequestResponse, type SignedUp, type TestApp,
 } from '../helpers/app.js';
 import { ManualClock } from '../../src/platform/clock.js';
+import { TestSamlIdp } from '../helpers/saml-idp.js';
 
 /**
  * The server-rendered pages (API.md "Pages"), through the real app with
@@ -339,5 +340,122 @@ describe('gates become pages', () => {
     expect(response.statusCode).toBe(409);
     expect(response.body).toContain('An organization needs at least one owner.');
     expect(response.body).toContain(`id="member-${owner.userId}-summary-title"`);
+  });
+});
+
+/**
+ * The SAML connection form of the admin page: metadata pasted into a
+ * textarea (or the IdP's three values by hand), through the same service as
+ * `POST /v1/orgs/:orgId/sso/connections`. Attacks: a forged POST (no CSRF
+ * token) adds nothing; an organization without the plan cannot add one.
+ */
+describe('SAML connection form', () => {
+  const system = { type: 'system' as const, id: null };
+  let idp: TestSamlIdp;
+  beforeAll(() => {
+    idp = new TestSamlIdp('https://idp.example.test/metadata');
+  });
+
+  async function enterprise(orgName: string): Promise<SignedUp> {
+    const signed = await signup(t.app, { orgName });
+    await t.services.orgs.setPlan(signed.orgId, 'enterprise', system);
+    return signed;
+  }
+  const samlForm = (fields: Partial<Record<'name' | 'idpMetadataXml' | 'idpEntityId' | 'idpSsoUrl' | 'idpCertificate' | 'domains', string>>): Record<string, string> => ({
+    name: 'Corporate SAML', idpMetadataXml: '', idpEntityId: '', idpSsoUrl: '', idpCertificate: '', domains: 'saml-pages.example', ...fields,
+  });
+
+  it('pasted metadata (tens of KiB) adds a connection whose card shows our entity ID, ACS URL and metadata URL', async () => {
+    const admin = await enterprise('Saml Pages Oy');
+    const browser = new Browser(admin.token);
+    const page = await browser.get(`/orgs/${admin.orgId}/admin`);
+    expect(page.body).toContain(`action="/orgs/${admin.orgId}/admin/sso/saml"`);
+    for (const id of ['saml-name', 'saml-idpMetadataXml', 'saml-idpEntityId', 'saml-idpSsoUrl', 'saml-idpCertificate', 'saml-domains']) expect(page.body).toContain(`for="${id}"`);
+    // Real metadata often carries many roles and certificates: well over the 64 KiB default once form-encoded.
+    const metadata = idp.metadataXml().replace(/(<\/[A-Za-z:]*EntityDescriptor>\s*)$/, `<!-- ${'<pad="x"/> '.repeat(4000)} -->$1`);
+    expect(metadata.length).toBeGreaterThan(40 * 1024);
+    const fields = { _csrf: csrfToken(page.body), ...samlForm({ idpMetadataXml: metadata }) };
+    expect(new URLSearchParams(fields).toString().length).toBeGreaterThan(t.services.config.bodyLimitBytes);
+    const response = await browser.post(`/orgs/${admin.orgId}/admin/sso/saml`, fields);
+    expect(response.statusCode, response.body).toBe(303);
+    const [connection] = await t.services.ssoConnections.list(admin.orgId);
+    expect(connection).toMatchObject({ type: 'saml', name: 'Corporate SAML', idpEntityId: 'https://idp.example.test/metadata', domains: ['saml-pages.example'] });
+    expect(response.headers.location).toBe(`/orgs/${admin.orgId}/admin?done=saml-connection-added#connection-${connection?.id}`);
+
+    const after = await browser.get(String(response.headers.location));
+    expect(after.body).toContain('The SAML connection is added.');
+    expect(after.body).toContain(`id="connection-${connection?.id}"`);
+    expect(after.body).toContain(`>${connection?.spEntityId}</code>`);
+    expect(after.body).toContain(`id="connection-${connection?.id}-acs-url">${t.services.config.publicUrl.origin}/v1/sso/saml/${connection?.id}/acs</code>`);
+    expect(after.body).toContain(`href="${connection?.metadataUrl}"`);
+    expect(after.body).toContain('https://idp.example.test/saml/sso');
+  });
+
+  it('the IdP values typed by hand add a connection too', async () => {
+    const admin = await enterprise('Saml Manual Oy');
+    const browser = new Browser(admin.token);
+    const response = await browser.submit(`/orgs/${admin.orgId}/admin`, `/orgs/${admin.orgId}/admin/sso/saml`, samlForm({
+      idpEntityId: 'https://manual.example.test/idp', idpSsoUrl: 'https://manual.example.test/sso', idpCertificate: idp.keys.certificatePem,
+    }));
+    expect(response.statusCode, response.body).toBe(303);
+    expect(await t.services.ssoConnections.list(admin.orgId)).toMatchObject([{ type: 'saml', idpEntityId: 'https://manual.example.test/idp', idpSsoUrl: 'https://manual.example.test/sso' }]);
+  });
+
+  it('a POST without the CSRF token adds nothing', async () => {
+    const admin = await enterprise('Saml Forged Oy');
+    const browser = new Browser(admin.token);
+    await browser.get(`/orgs/${admin.orgId}/admin`);
+    const response = await browser.post(`/orgs/${admin.orgId}/admin/sso/saml`, samlForm({ idpMetadataXml: idp.metadataXml() }));
+    expect(response.statusCode).toBe(403);
+    expect(response.body).toContain('This form has expired');
+    expect(await t.services.ssoConnections.list(admin.orgId)).toEqual([]);
+  });
+
+  it('metadata that cannot be used is reported next to its field, and what was typed is kept', async () => {
+    const admin = await enterprise('Saml Broken Oy');
+    const browser = new Browser(admin.token);
+    const broken = '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "boom">]><x>&e;</x>';
+    const response = await browser.submit(`/orgs/${admin.orgId}/admin`, `/orgs/${admin.orgId}/admin/sso/saml`, samlForm({ idpMetadataXml: broken }));
+    expect(response.statusCode).toBe(400);
+    expect(String(response.headers['content-type'])).toContain('text/html');
+    expect(response.body).toContain('id="saml-summary-title"');
+    expect(response.body).toContain('The IdP metadata could not be used');
+    expect(response.body).toContain('id="saml-idpMetadataXml-error"');
+    expect(response.body).toMatch(/<textarea id="saml-idpMetadataXml"[^>]*aria-invalid="true"[^>]*aria-describedby="[^"]*saml-idpMetadataXml-error"/);
+    // Kept, escaped (never markup of its own).
+    expect(response.body).toContain('&lt;!DOCTYPE x [&lt;!ENTITY e &quot;boom&quot;&gt;]&gt;');
+    expect(response.body).toContain('value="Corporate SAML"');
+    expect(await t.services.ssoConnections.list(admin.orgId)).toEqual([]);
+  });
+
+  it('neither metadata nor values, or both, are explained in the words of the form', async () => {
+    const admin = await enterprise('Saml Empty Oy');
+    const browser = new Browser(admin.token);
+    const neither = await browser.submit(`/orgs/${admin.orgId}/admin`, `/orgs/${admin.orgId}/admin/sso/saml`, samlForm({}));
+    expect(neither.statusCode).toBe(400);
+    expect(neither.body).toContain('id="saml-idpEntityId-error"');
+    expect(neither.body).toContain('Is required (or paste the IdP metadata above).');
+    expect(neither.body).not.toContain('give idpMetadataXml');
+    const both = await browser.submit(`/orgs/${admin.orgId}/admin`, `/orgs/${admin.orgId}/admin/sso/saml`, samlForm({ idpMetadataXml: idp.metadataXml(), idpEntityId: 'https://idp.example.test/metadata' }));
+    expect(both.statusCode).toBe(400);
+    expect(both.body).toContain('id="saml-idpMetadataXml-error"');
+    expect(both.body).toContain('Paste the metadata or enter the values by hand, not both.');
+    const blankName = await browser.submit(`/orgs/${admin.orgId}/admin`, `/orgs/${admin.orgId}/admin/sso/saml`, samlForm({ name: '   ', idpMetadataXml: idp.metadataXml() }));
+    expect(blankName.statusCode).toBe(400);
+    expect(blankName.body).toContain('id="saml-name-error"');
+    expect(await t.services.ssoConnections.list(admin.orgId)).toEqual([]);
+  });
+
+  it('without the Enterprise plan the controls are shown disabled with the plan, and a POST is refused', async () => {
+    const free = await signup(t.app, { orgName: 'Saml Free Oy' });
+    const browser = new Browser(free.token);
+    const page = await browser.get(`/orgs/${free.orgId}/admin`);
+    expect(page.body).toContain('<button type="button" disabled aria-describedby="sso-plan">Add a SAML identity provider</button>');
+    expect(page.body).toContain('id="sso-plan">Single sign-on needs the Enterprise plan.');
+    expect(page.body).not.toContain(`action="/orgs/${free.orgId}/admin/sso/saml"`);
+    const response = await browser.post(`/orgs/${free.orgId}/admin/sso/saml`, { _csrf: csrfToken(page.body), ...samlForm({ idpMetadataXml: idp.metadataXml() }) });
+    expect(response.statusCode).toBe(403);
+    expect(response.body).toContain('This needs the Enterprise plan.');
+    expect(await t.services.ssoConnections.list(free.orgId)).toEqual([]);
   });
 });
