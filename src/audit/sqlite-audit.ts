@@ -28,6 +28,12 @@ interface AuditRow {
   hash: string;
 }
 
+/** An audit_events row in raw mode, in the column order of `verify`. */
+type RawAuditRow = [
+  seq: number, id: string, at: string, action: string, actorType: string, actorId: string | null, orgId: string | null,
+  subjectId: string | null, data: string, piiCommitment: string | null, prevHash: string, hash: string,
+];
+
 /**
  * The SQLite side of the audit chain. `append` must be called inside a
  * transaction of the same connection (`SqliteDatabase.transaction`), so the
@@ -96,28 +102,32 @@ export class SqliteAuditLog {
     let expectedSeq = 1;
     let prevHash = GENESIS_HASH;
     let events = 0;
+    // Performance (issue 9): raw rows (arrays, read by position) and the
+    // fixed-key JCS path of chainHash: ≥ 200 k events/s on one core.
     const rows = this.sqlite
       .prepare('SELECT seq, id, at, action, actor_type, actor_id, org_id, subject_id, data, pii_commitment, prev_hash, hash FROM audit_events ORDER BY seq')
-      .iterate() as IterableIterator<AuditRow>;
+      .raw(true)
+      .iterate() as IterableIterator<RawAuditRow>;
     for (const row of rows) {
-      if (row.seq !== expectedSeq) {
-        return { ok: false, events, brokenSeq: expectedSeq, reason: `sequence gap: expected ${expectedSeq}, found ${row.seq}` };
+      const seq = row[0];
+      if (seq !== expectedSeq) {
+        return { ok: false, events, brokenSeq: expectedSeq, reason: `sequence gap: expected ${expectedSeq}, found ${seq}` };
       }
-      if (row.prev_hash !== prevHash) {
-        return { ok: false, events, brokenSeq: row.seq, reason: 'prevHash does not match the previous event' };
+      if (row[10] !== prevHash) {
+        return { ok: false, events, brokenSeq: seq, reason: 'prevHash does not match the previous event' };
       }
       const recomputed = chainHash(
         {
-          seq: row.seq, id: row.id, at: row.at, action: row.action, actorType: row.actor_type,
-          actorId: row.actor_id, orgId: row.org_id, subjectId: row.subject_id, data: row.data,
-          piiCommitment: row.pii_commitment,
+          seq, id: row[1], at: row[2], action: row[3], actorType: row[4],
+          actorId: row[5], orgId: row[6], subjectId: row[7], data: row[8],
+          piiCommitment: row[9],
         },
-        row.prev_hash,
+        row[10],
       );
-      if (recomputed !== row.hash) {
-        return { ok: false, events, brokenSeq: row.seq, reason: 'hash does not match the event' };
+      if (recomputed !== row[11]) {
+        return { ok: false, events, brokenSeq: seq, reason: 'hash does not match the event' };
       }
-      prevHash = row.hash;
+      prevHash = row[11];
       expectedSeq += 1;
       events += 1;
     }

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import type { SecretKey } from '../platform/crypto/secret-box.js';
@@ -42,6 +43,15 @@ export interface Config {
   bodyLimitBytes: number;
   session: { idleMinutes: number; absoluteHours: number };
   argon2: Argon2Params;
+  /**
+   * Admission control of argon2 work (issue 9): at most `maxConcurrent`
+   * hashes run at once (default: the CPU count, so they never take the whole
+   * libuv pool), at most `maxQueued` wait; past that a request is answered
+   * 429 at once instead of queueing without bound.
+   */
+  argon2Admission: Argon2Admission;
+  /** Sessions remembered between two commits (`SESSION_CACHE_SIZE`, 0 = every check reads SQLite); see session-repository.ts. */
+  sessionCacheSize: number;
   plansFile: string;
   /** Longest staff grant a request may ask for (SECURITY.md: max 8 h, configurable). */
   staffGrantMaxMinutes: number;
@@ -64,6 +74,11 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const NODE_ENVS: readonly NodeEnv[] = ['development', 'production', 'test'];
+
+export interface Argon2Admission {
+  maxConcurrent: number;
+  maxQueued: number;
+}
 
 /** OWASP Password Storage Cheat Sheet floor for argon2id (SECURITY.md). */
 export const ARGON2_FLOOR: Argon2Params = { memoryCost: 19456, timeCost: 2, parallelism: 1 };
@@ -195,6 +210,11 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
     parallelism: int('ARGON2_PARALLELISM', ARGON2_FLOOR.parallelism, 1, 16),
   };
 
+  const maxConcurrent = int('ARGON2_MAX_CONCURRENT', availableParallelism(), 1, 64);
+  const argon2Admission: Argon2Admission = { maxConcurrent, maxQueued: int('ARGON2_MAX_QUEUE', 8 * maxConcurrent, 0, 10_000) };
+
+  const sessionCacheSize = int('SESSION_CACHE_SIZE', 10_000, 0, 1_000_000);
+
   const staffGrantMaxMinutes = int('STAFF_GRANT_MAX_MINUTES', 480, 5, 7 * 24 * 60);
   const plansFile = resolve(cwd, get('PLANS_FILE') ?? 'config/plans.json');
   if (!existsSync(plansFile)) problems.push(`PLANS_FILE ${plansFile} does not exist`);
@@ -222,6 +242,8 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
     bodyLimitBytes,
     session: { idleMinutes, absoluteHours },
     argon2,
+    argon2Admission,
+    sessionCacheSize,
     plansFile,
     staffGrantMaxMinutes,
     dataRegionAllowlist,

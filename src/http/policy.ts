@@ -30,8 +30,10 @@ export function registerPolicy(app: FastifyInstance, deps: PolicyDeps): void {
   app.decorateRequest('staffMember', null);
   app.decorateRequest('requestContext', null as never);
 
-  app.addHook('onRequest', async (request) => {
+  // Synchronous (callback) hook: no promise per request on the hot path (issue 9).
+  app.addHook('onRequest', (request, _reply, done) => {
     request.requestContext = { ip: request.ip, userAgent: request.headers['user-agent']?.slice(0, 512) ?? null };
+    done();
   });
 
   app.addHook('onRoute', (route: RouteOptions) => {

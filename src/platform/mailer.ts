@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import nodemailer, { type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { Clock } from './clock.js';
 import { newId } from './ids.js';
 
@@ -39,16 +39,20 @@ export class OutboxMailer implements Mailer {
   }
 }
 
+/**
+ * SMTP delivery. nodemailer (about 15 MB of resident memory) is loaded at the
+ * first mail, not at start (issue 9: footprint and start-up time).
+ */
 export class SmtpMailer implements Mailer {
-  private readonly transport: Transporter;
+  private transport: Promise<Transporter> | null = null;
   constructor(
-    smtpUrl: string,
+    private readonly smtpUrl: string,
     private readonly from: string,
-  ) {
-    this.transport = nodemailer.createTransport(smtpUrl);
-  }
+  ) {}
 
   async send(mail: Mail): Promise<void> {
-    await this.transport.sendMail({ from: this.from, to: mail.to, subject: mail.subject, text: mail.text });
+    this.transport ??= import('nodemailer').then((nodemailer) => nodemailer.default.createTransport(this.smtpUrl));
+    const transport = await this.transport;
+    await transport.sendMail({ from: this.from, to: mail.to, subject: mail.subject, text: mail.text });
   }
 }

@@ -268,6 +268,10 @@ export class SqliteStaffRepository implements StaffRepository {
   }
 
   async check(staffId: string, orgId: string, action: AccessScope, now: Date, event: DecisionEvent): Promise<Decision> {
-    return this.guarded(staffId, orgId, action, now, event, () => null).decision;
+    // Group commit (issue 9): checks arriving together share one COMMIT; each
+    // still decides and records in its own savepoint, and is answered only
+    // after the COMMIT holding its event (durable across a SIGKILL).
+    const result = await this.database.groupCommit(() => this.guarded(staffId, orgId, action, now, event, () => null));
+    return result.decision;
   }
 }

@@ -1,6 +1,7 @@
 /**
- * Lost writes: a crash (SIGKILL) in the middle of a burst of staff reads must
- * never leave an answered access without its audit event, nor break the chain.
+ * Lost writes: a crash (SIGKILL) in the middle of a burst of staff reads, or
+ * of authz checks (which share COMMITs: group commit, issue 9), must never
+ * leave an answered access without its audit event, nor break the chain.
  * The server runs as a real child process on 127.0.0.1; we kill it mid-burst,
  * restart it, and check every request that got a 200.
  */
@@ -19,7 +20,7 @@ import { approve, createStaff, requestAccess } from '../helpers/staff.js';
 import { makeEnterprise } from '../helpers/totp.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cleverom-crash-'));
-const databaseFile = join(dir, 'crash.db');
+let databaseFile = join(dir, 'crash.db');
 const secretsKey = randomBytes(32).toString('base64');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -117,6 +118,64 @@ describe('crash safety of audited staff access', () => {
       );
       const missing = answered.filter((requestId) => !logged.has(requestId));
       expect(missing).toEqual([]);
+      expect(new SqliteAuditLog(db, systemClock).verify().ok).toBe(true);
+    } finally {
+      db.close();
+    }
+  }, 90_000);
+
+  it('every authz check answered before a SIGKILL has its audit event (group commit acknowledges after COMMIT)', async () => {
+    databaseFile = join(dir, 'crash-authz.db');
+    const t = await buildTestApp({ clock: new ManualClock(systemClock.now()), env: { DATABASE_URL: `file:${databaseFile}`, SECRETS_KEY: secretsKey } });
+    const customer = await signup(t.app);
+    await makeEnterprise(t, customer.orgId);
+    const support = await createStaff(t, 'support');
+    const admin = await createStaff(t, 'security_admin');
+    const id = await requestAccess(t, support, { orgId: customer.orgId, durationMinutes: 60 });
+    expect((await approve(t, admin, id)).statusCode).toBe(200);
+    const { token } = await t.services.serviceTokens.create('crash-test', ['authz:check'], { type: 'system', id: null });
+    await t.app.close();
+
+    const port = await freePort();
+    const server = await startServer(port);
+    const answered: string[] = [];
+    const body = JSON.stringify({ staffId: support.id, orgId: customer.orgId, action: 'read', resource: 'invoices/1' });
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    let killed = false;
+    const worker = async (): Promise<void> => {
+      // Bounded: at most 400 requests per worker, and the kill ends the loop.
+      for (let i = 0; i < 400 && !killed; i += 1) {
+        try {
+          const response = await fetch(`http://127.0.0.1:${port}/v1/authz/check`, { method: 'POST', headers, body });
+          const requestId = response.headers.get('x-request-id');
+          const answer = (await response.json()) as { allow?: boolean };
+          if (response.status === 200 && answer.allow === true && requestId) answered.push(requestId);
+        } catch {
+          return;
+        }
+      }
+    };
+    // 16 concurrent callers, so COMMITs carry several checks each.
+    const workers = Array.from({ length: 16 }, worker);
+    while (answered.length < 300) await new Promise((r) => setTimeout(r, 5));
+    server.kill('SIGKILL');
+    killed = true;
+    await Promise.all(workers);
+    await new Promise((r) => server.once('exit', r).unref?.() ?? setTimeout(r, 100));
+    expect(answered.length).toBeGreaterThanOrEqual(300);
+
+    const restarted = await startServer(port);
+    restarted.kill('SIGTERM');
+    await new Promise((r) => restarted.once('exit', r));
+
+    const db = new BetterSqlite3(databaseFile, { readonly: true });
+    try {
+      const logged = new Set(
+        (db.prepare("SELECT data FROM audit_events WHERE action = 'staff.authz.allowed'").all() as { data: string }[]).map(
+          (r) => (JSON.parse(r.data) as { requestId: string }).requestId,
+        ),
+      );
+      expect(answered.filter((requestId) => !logged.has(requestId))).toEqual([]);
       expect(new SqliteAuditLog(db, systemClock).verify().ok).toBe(true);
     } finally {
       db.close();

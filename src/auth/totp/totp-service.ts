@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import QRCode from 'qrcode';
 import type { AuditEventInput, RequestContext } from '../../audit/events.js';
 import type { Clock } from '../../platform/clock.js';
 import { SECOND } from '../../platform/clock.js';
@@ -109,6 +108,8 @@ export class TotpService implements LoginStep, CodeVerifier {
     const sealed = this.deps.secretBox.seal(secret, this.sealContext(user.id));
     await this.deps.repo.savePending(user.id, sealed, this.deps.clock.now(), this.event('mfa.totp.enrolment_started', user, context));
     const url = otpauthUrl(secret, user.email);
+    // qrcode (about 10 MB resident) is loaded at the first enrolment, not at start (issue 9).
+    const { default: QRCode } = await import('qrcode');
     const qrSvg = await QRCode.toString(url, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
     return { secret, otpauthUrl: url, qrSvg };
   }

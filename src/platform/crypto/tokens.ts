@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * A new random token of `bytes` bytes, base64url. Session tokens use 32 bytes
@@ -10,11 +10,12 @@ export function randomToken(bytes = 32): string {
 
 /** SHA-256 of a token, hex. Only this is ever stored (SECURITY.md: session token). */
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  // One-shot `crypto.hash` (Node ≥ 20.12): about half the cost of createHash() (issue 9).
+  return hash('sha256', token, 'hex');
 }
 
 export function sha256Hex(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
+  return typeof data === 'string' ? hash('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
 }
 
 /**

@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { CommitStamp } from './commit-stamp.js';
+import { GroupCommit } from './group-commit.js';
 
 /**
  * The embedded SQLite database. SQLite-specific code lives only here and in
@@ -20,6 +22,18 @@ export interface SqliteDatabase {
    * synchronous: hash passwords and call IdPs before it.
    */
   transaction<T>(fn: () => T): T;
+  /**
+   * Like `transaction`, but `fn` shares one COMMIT with the other calls of
+   * the same event-loop turn (group commit, `group-commit.ts`). The promise
+   * settles after that COMMIT: acknowledge only then. For hot, short writes
+   * (the audited authz check).
+   */
+  groupCommit<T>(fn: () => T): Promise<T>;
+  /**
+   * Changes whenever any connection commits (`commit-stamp.ts`); null when it
+   * cannot be read soundly. Equal stamps ⇒ no commit in between.
+   */
+  commitStamp(): string | null;
   ping(): boolean;
   close(): void;
 }
@@ -40,10 +54,16 @@ export function openSqlite(file: string): SqliteDatabase {
   // personal data survives in free pages or cell gaps of the database file.
   sqlite.pragma('secure_delete = ON');
   const db = drizzle({ client: sqlite });
+  const group = new GroupCommit(sqlite);
+  // A read makes sure the WAL index (the -shm file the stamp reads) exists.
+  sqlite.prepare('SELECT count(*) FROM sqlite_master').get();
+  const stamp = new CommitStamp(file);
   return {
     db,
     sqlite,
     transaction: <T>(fn: () => T): T => sqlite.transaction(fn).immediate(),
+    groupCommit: <T>(fn: () => T): Promise<T> => group.run(fn),
+    commitStamp: () => (sqlite.open ? stamp.read() : null),
     ping: () => {
       try {
         return sqlite.prepare('SELECT 1 AS ok').get() !== undefined;
@@ -52,6 +72,7 @@ export function openSqlite(file: string): SqliteDatabase {
       }
     },
     close: () => {
+      stamp.close();
       if (sqlite.open) sqlite.close();
     },
   };

@@ -1,0 +1,60 @@
+/**
+ * Session checks are served from memory between commits (issue 9). Any
+ * commit, by this process or another one (the CLI, an operator's sqlite3),
+ * must end that at once: revocation, restriction and role changes take
+ * effect on the very next request.
+ */
+import BetterSqlite3 from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { asUser, buildTestApp, signup, type SignedUp, type TestApp } from '../helpers/app.js';
+
+let t: TestApp;
+let owner: SignedUp;
+let other: BetterSqlite3.Database;
+beforeEach(async () => {
+  t = await buildTestApp();
+  owner = await signup(t.app);
+  // A second connection, as another process would have.
+  other = new BetterSqlite3(t.databaseFile);
+  other.pragma('busy_timeout = 5000');
+});
+afterEach(async () => {
+  other.close();
+  await t.close();
+});
+
+const me = () => t.app.inject({ method: 'GET', url: '/v1/me', ...asUser(owner.token) });
+
+describe('session cache', () => {
+  it('sees a session deleted by another connection on the next request', async () => {
+    expect((await me()).statusCode).toBe(200);
+    expect((await me()).statusCode).toBe(200); // served from memory
+    other.prepare('DELETE FROM sessions WHERE user_id = ?').run(owner.userId);
+    expect((await me()).statusCode).toBe(401);
+  });
+
+  it('sees a restriction and a role change made by another connection', async () => {
+    expect((await me()).json().user.role).toBe('owner');
+    other.prepare("UPDATE users SET role = 'admin' WHERE id = ?").run(owner.userId);
+    expect((await me()).json().user.role).toBe('admin');
+    other.prepare("UPDATE users SET status = 'restricted' WHERE id = ?").run(owner.userId);
+    expect((await me()).statusCode).toBe(401);
+  });
+
+  it('sees a logout through the API on the next request', async () => {
+    expect((await me()).statusCode).toBe(200);
+    expect((await t.app.inject({ method: 'POST', url: '/v1/logout', ...asUser(owner.token) })).statusCode).toBe(204);
+    expect((await me()).statusCode).toBe(401);
+  });
+
+  it('still applies idle expiry to a remembered session', async () => {
+    expect((await me()).statusCode).toBe(200);
+    t.clock.advance(61 * 60 * 1000);
+    expect((await me()).statusCode).toBe(401);
+  });
+
+  it('shares frozen values between requests', async () => {
+    const found = await t.services.sessions.validate(owner.token);
+    expect(found && Object.isFrozen(found.user) && Object.isFrozen(found.session)).toBe(true);
+  });
+});
