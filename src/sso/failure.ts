@@ -1,3 +1,5 @@
+import type { AuditEventInput, RequestContext } from '../audit/events.js';
+import { ANONYMOUS_ACTOR } from '../audit/events.js';
 import { AppError } from '../platform/errors.js';
 
 /**
@@ -29,3 +31,27 @@ export const SSO_MESSAGES = {
   domainUnverified: 'Your email domain is not set up for single sign-on with this organization.',
   notAllowed: 'This account cannot sign in with this identity provider.',
 } as const;
+
+/** What is known about a failing SSO callback or ACS post, for its audit event. */
+export interface FailureScope {
+  connectionId: string | null;
+  orgId: string | null;
+  email: string | null;
+}
+
+/** The audit event of a refused SSO login (any protocol). */
+export function ssoFailureEvent(method: 'oidc' | 'saml', failure: SsoFailure, scope: FailureScope, context: RequestContext): AuditEventInput {
+  return {
+    action: 'auth.login.failed',
+    actor: ANONYMOUS_ACTOR,
+    orgId: scope.orgId,
+    subjectId: scope.connectionId,
+    data: { method, reason: failure.reason, connectionId: scope.connectionId },
+    // The account concerned, when the refusal names one (erasure then removes these details too).
+    pii: {
+      userId: typeof failure.detail.userId === 'string' ? failure.detail.userId : null,
+      ...context,
+      ...(scope.email === null ? {} : { email: scope.email.slice(0, 254) }),
+    },
+  };
+}

@@ -1,5 +1,4 @@
 import type { AuditEventInput, RequestContext } from '../../audit/events.js';
-import { ANONYMOUS_ACTOR } from '../../audit/events.js';
 import type { NewSession } from '../../auth/session/session.js';
 import { emailDomain, type VerifiedDomains } from '../../orgs/domains/domain-service.js';
 import { MINUTE, type Clock } from '../../platform/clock.js';
@@ -9,7 +8,7 @@ import { newId } from '../../platform/ids.js';
 import { normalizeEmail, type User } from '../../users/user.js';
 import type { ActiveConnection, ConnectionService } from '../connections/connection-service.js';
 import { oidcRedirectUri, type SsoConnection } from '../connections/connection.js';
-import { SSO_MESSAGES, SsoFailure } from '../failure.js';
+import { SSO_MESSAGES, SsoFailure, ssoFailureEvent, type FailureScope } from '../failure.js';
 import type { SsoIdentityRepository } from '../identity-repository.js';
 import type { SsoAccountLinker } from '../linking.js';
 import { safeReturnTo } from '../state/return-to.js';
@@ -41,12 +40,6 @@ export interface ProtocolStarter {
   begin(chosen: ActiveConnection, input: { returnTo: string }): Promise<{ redirectUrl: string; expiresAt: Date }>;
 }
 
-/** What is known about a failing callback, for its audit event. */
-interface FailureScope {
-  connectionId: string | null;
-  orgId: string | null;
-  email: string | null;
-}
 
 const NO_CONNECTION = 'No active single sign-on connection for this sign-in.';
 
@@ -202,18 +195,7 @@ export class OidcLoginService {
   }
 
   private failureEvent(failure: SsoFailure, scope: FailureScope, context: RequestContext): AuditEventInput {
-    return {
-      action: 'auth.login.failed',
-      actor: ANONYMOUS_ACTOR,
-      orgId: scope.orgId,
-      subjectId: scope.connectionId,
-      data: { method: 'oidc', reason: failure.reason, connectionId: scope.connectionId },
-      // The account concerned, when the refusal names one (erasure then removes these details too).
-      pii: {
-        userId: typeof failure.detail.userId === 'string' ? failure.detail.userId : null,
-        ...context,
-        ...(scope.email === null ? {} : { email: scope.email.slice(0, 254) }),
-      },
-    };
+    return ssoFailureEvent('oidc', failure, scope, context);
   }
+
 }

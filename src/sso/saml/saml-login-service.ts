@@ -1,10 +1,9 @@
 import type { AuditEventInput, RequestContext } from '../../audit/events.js';
-import { ANONYMOUS_ACTOR } from '../../audit/events.js';
 import type { Clock } from '../../platform/clock.js';
 import { AppError } from '../../platform/errors.js';
 import type { ActiveConnection, ConnectionService } from '../connections/connection-service.js';
 import { samlAcsUrl, samlSpEntityId, type SsoConnection } from '../connections/connection.js';
-import { SSO_MESSAGES, SsoFailure } from '../failure.js';
+import { SSO_MESSAGES, SsoFailure, ssoFailureEvent, type FailureScope } from '../failure.js';
 import type { SsoIdentityRepository } from '../identity-repository.js';
 import type { SsoAccountLinker } from '../linking.js';
 import type { CompletedLogin } from '../oidc/oidc-login-service.js';
@@ -15,12 +14,6 @@ import type { AssertionReplayCache } from './replay-cache.js';
 import { DatabaseRequestIdStore, samlRequestKey } from './request-id-store.js';
 import { authorizeUrl, SAML_REQUEST_TTL_MS, spMetadataXml, verifyPostResponse, type SpSettings } from './saml-sp.js';
 
-/** What is known about a failing ACS POST, for its audit event. */
-interface FailureScope {
-  connectionId: string | null;
-  orgId: string | null;
-  email: string | null;
-}
 
 /**
  * SAML 2.0 Web Browser SSO (saml-profiles §4.1) for one organization's
@@ -182,17 +175,7 @@ export class SamlLoginService {
   }
 
   private failureEvent(failure: SsoFailure, scope: FailureScope, context: RequestContext): AuditEventInput {
-    return {
-      action: 'auth.login.failed',
-      actor: ANONYMOUS_ACTOR,
-      orgId: scope.orgId,
-      subjectId: scope.connectionId,
-      data: { method: 'saml', reason: failure.reason, connectionId: scope.connectionId },
-      pii: {
-        userId: typeof failure.detail.userId === 'string' ? failure.detail.userId : null,
-        ...context,
-        ...(scope.email === null ? {} : { email: scope.email.slice(0, 254) }),
-      },
-    };
+    return ssoFailureEvent('saml', failure, scope, context);
   }
+
 }
