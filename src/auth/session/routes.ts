@@ -7,7 +7,7 @@ import { userOf } from '../../http/policy.js';
 import { Id, OrgViewSchema, SessionSummary, UserView } from '../../http/schemas.js';
 import { AppError } from '../../platform/errors.js';
 import { publicUser } from '../../users/user.js';
-import { sessionView } from './session.js';
+import { sessionView, type SessionContext } from './session.js';
 
 const SessionListItem = Type.Object({
   id: Type.String(),
@@ -34,6 +34,14 @@ export function describeDevice(userAgent: string | null): string {
 
 export function sessionRoutes(scope: FastifyInstance, services: Services): void {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
+  /**
+   * Performance (issue 9): `/v1/me` is the session check clients poll. A
+   * remembered session (session-repository.ts) is the same frozen session,
+   * user and organization from request to request, so its answer is
+   * serialized once, by the route's own schema serializer, and sent as that
+   * JSON text until any of the three changes (any commit replaces them).
+   */
+  const meAnswers = new WeakMap<SessionContext['session'], { user: SessionContext['user']; org: SessionContext['org']; json: string }>();
 
   app.get(
     '/v1/me',
@@ -51,13 +59,21 @@ export function sessionRoutes(scope: FastifyInstance, services: Services): void 
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { user, org, session } = userOf(request);
-      return {
-        user: publicUser(user),
-        organization: org ? { id: org.id, name: org.name, plan: org.plan, features: services.plans.featuresOf(org.plan) } : null,
-        session: sessionView(session),
-      };
+      let answer = meAnswers.get(session);
+      if (answer === undefined || answer.user !== user || answer.org !== org) {
+        const json = reply.serialize({
+          user: publicUser(user),
+          organization: org ? { id: org.id, name: org.name, plan: org.plan, features: services.plans.featuresOf(org.plan) } : null,
+          session: sessionView(session),
+        });
+        if (typeof json !== 'string') throw new Error('the /v1/me serializer did not give text');
+        answer = { user, org, json };
+        meAnswers.set(session, answer);
+      }
+      // A string with a JSON content type is sent as it is (already serialized above).
+      return reply.type('application/json; charset=utf-8').send(answer.json as never);
     },
   );
 

@@ -90,19 +90,20 @@ export class SqliteSessionRepository implements SessionRepository {
    *
    * Opening an SQLite read transaction costs about 20 µs in the server, as
    * much as a whole bare Fastify request. A lookup remembers its result under
-   * the database's commit stamp read *before* the query (`commitStamp()`:
-   * the WAL-index header, which every commit by any connection or process
-   * rewrites); the next check reads the stamp again (one pread, ~1 µs) and
-   * uses the remembered result only if the stamp is unchanged, i.e. no
-   * transaction at all has committed since, so SQLite would answer the very
-   * same row. Any commit (a logout, a revocation, a role or plan change, an
-   * erasure, the CLI in another process, the lastSeenAt touch, any audit
-   * event) empties the cache. Expiry and idle time are still checked against
+   * the database's commit stamp read *before* the query (`commitStamp()`,
+   * platform/db/commit-stamp.ts: this connection's change counter and the
+   * WAL-index header that every commit by any connection or process
+   * rewrites); the next check reads the stamp again and uses the remembered
+   * result only if the stamp is unchanged, i.e. no transaction has committed
+   * since, so SQLite would answer the very same row. Any commit (a logout, a
+   * revocation, a role or plan change, an erasure, the lastSeenAt touch, any
+   * audit event) empties the cache for the next request; one by another
+   * process (the CLI) for the next event-loop turn. Expiry and idle time are still checked against
    * the clock on every request (session-service.ts). Unknown tokens are never
    * remembered. Results are frozen: requests share them.
    */
   private cache = new Map<string, SessionContext>();
-  private cacheStamp: string | null = null;
+  private cacheStamp: number | null = null;
 
   constructor(
     private readonly database: SqliteDatabase,

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
-import { CommitStamp } from './commit-stamp.js';
+import { CommitStamp, CommitWatch } from './commit-stamp.js';
 import { GroupCommit } from './group-commit.js';
 
 /**
@@ -30,10 +30,11 @@ export interface SqliteDatabase {
    */
   groupCommit<T>(fn: () => T): Promise<T>;
   /**
-   * Changes whenever any connection commits (`commit-stamp.ts`); null when it
-   * cannot be read soundly. Equal stamps ⇒ no commit in between.
+   * Changes whenever a transaction commits, on this connection or any other
+   * (`commit-stamp.ts`, `CommitWatch`); null when it cannot be told soundly.
+   * Equal stamps ⇒ no commit in between.
    */
-  commitStamp(): string | null;
+  commitStamp(): number | null;
   ping(): boolean;
   close(): void;
 }
@@ -58,12 +59,13 @@ export function openSqlite(file: string): SqliteDatabase {
   // A read makes sure the WAL index (the -shm file the stamp reads) exists.
   sqlite.prepare('SELECT count(*) FROM sqlite_master').get();
   const stamp = new CommitStamp(file);
+  const watch = new CommitWatch(sqlite, stamp);
   return {
     db,
     sqlite,
     transaction: <T>(fn: () => T): T => sqlite.transaction(fn).immediate(),
     groupCommit: <T>(fn: () => T): Promise<T> => group.run(fn),
-    commitStamp: () => (sqlite.open ? stamp.read() : null),
+    commitStamp: () => watch.stamp(),
     ping: () => {
       try {
         return sqlite.prepare('SELECT 1 AS ok').get() !== undefined;
