@@ -83,10 +83,20 @@ interface PinoInternals {
  * and its cycle checks) cost 6–8 µs per line, a third of a bare request.
  * test/http/access-log.test.ts compares it with the line pino writes. With
  * any other logger (tests' own) the line goes through pino.
+ *
+ * Fastify calls `requestCompleted` once per finished response, so the HTTP
+ * metrics are counted here too (`countWith`) instead of in an `onResponse`
+ * hook of their own.
  */
 export class OneLineRequestLog extends LogController {
   private access: FastifyBaseLogger | null = null;
   private root: (FastifyBaseLogger & PinoInternals) | null = null;
+  private count: ((request: FastifyRequest, reply: FastifyReply) => void) | null = null;
+
+  /** Also call `count` for every finished request (whatever the log level). */
+  countWith(count: (request: FastifyRequest, reply: FastifyReply) => void): void {
+    this.count = count;
+  }
 
   /** Called once the app's logger exists; `options` are the logger options it was made from. */
   attach(logger: FastifyBaseLogger, options: unknown): void {
@@ -101,6 +111,7 @@ export class OneLineRequestLog extends LogController {
   override incomingRequest(): void {}
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    this.count?.(request, reply);
     if (error) reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored');
     else if (this.root) this.writeAccessLine(this.root, request, reply);
     else (this.access ?? reply.log).info({ reqId: request.id, req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');

@@ -35,12 +35,18 @@ export function helmetHeaders(options: Readonly<HelmetOptions>): Readonly<Record
   return Object.freeze(headers);
 }
 
-/** One synchronous `onRequest` hook that puts helmet's headers on every response (errors and 404s included). */
+/**
+ * One synchronous `onRequest` hook that puts helmet's headers on every
+ * response (errors and 404s included), and the request id, so support and
+ * audit events can be matched to an answer. (One callback-style hook: each
+ * hook, and an async one most, costs time on every request; issue 9.)
+ */
 export function registerSecurityHeaders(app: FastifyInstance, options: Readonly<HelmetOptions>): void {
   const headers = helmetHeaders(options);
   const names = Object.keys(headers);
-  app.addHook('onRequest', (_request, reply, done) => {
+  app.addHook('onRequest', (request, reply, done) => {
     for (const name of names) reply.header(name, headers[name]);
+    reply.header('x-request-id', request.id);
     done();
   });
 }
