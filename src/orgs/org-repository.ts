@@ -122,7 +122,7 @@ export class SqliteOrgRepository implements OrgRepository {
           .run(org.id, org.name, org.slug, org.plan, '{}', org.createdAt.getTime(), org.createdAt.getTime());
         // Roll the organization back too when the email is taken.
         if (!insertUserRow(this.sqlite, input.owner)) throw email_taken;
-        if (input.session) insertSessionRow(this.sqlite, input.session);
+        if (input.session) insertSessionRow(this.database, input.session);
         for (const event of input.events(org.id)) this.audit.append(event);
         return { kind: 'created' } as const;
       });
@@ -195,7 +195,7 @@ export class SqliteOrgRepository implements OrgRepository {
         const created = insertUserRow(this.sqlite, { ...input.user, email: invitation.email, orgId: invitation.org_id, role: invitation.role });
         // Roll back the consumed invitation too: it stays usable.
         if (!created) throw email_taken;
-        insertSessionRow(this.sqlite, input.session);
+        insertSessionRow(this.database, input.session);
         for (const event of input.events(invitation.org_id, invitation.email)) this.audit.append(event);
         return { kind: 'accepted', orgId: invitation.org_id };
       });

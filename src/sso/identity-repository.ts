@@ -113,7 +113,7 @@ export class SqliteSsoIdentityRepository implements SsoIdentityRepository {
           if (write.kind === 'provision' && !insertUserRow(this.sqlite, write.user)) throw conflict;
           insertIdentity(write.identity);
         }
-        insertSessionRow(this.sqlite, input.session);
+        insertSessionRow(this.database, input.session);
         for (const event of input.events) this.audit.append(event);
         return 'ok' as const;
       });

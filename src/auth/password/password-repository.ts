@@ -100,12 +100,12 @@ export class SqlitePasswordRepository implements PasswordRepository {
     event: AuditEventInput;
   }): Promise<void> {
     this.database.transaction(() => {
-      this.sqlite.prepare('DELETE FROM login_throttle WHERE key = ?').run(input.throttleKey);
+      this.database.statement('DELETE FROM login_throttle WHERE key = ?').run(input.throttleKey);
       if (input.rehash !== null) {
         const at = input.session?.session.createdAt.getTime() ?? Date.now();
         this.sqlite.prepare('UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?').run(input.rehash, at, input.userId);
       }
-      if (input.session) insertSessionRow(this.sqlite, input.session);
+      if (input.session) insertSessionRow(this.database, input.session);
       this.audit.append(input.event);
     });
   }

@@ -55,10 +55,10 @@ export function rowToSession(row: SessionRow): Session {
 }
 
 /** Insert a minted session; call inside the transaction of the action that issues it. */
-export function insertSessionRow(sqlite: BetterSqlite3.Database, next: NewSession): void {
+export function insertSessionRow(database: SqliteDatabase, next: NewSession): void {
   const s = next.session;
-  sqlite
-    .prepare(
+  database
+    .statement(
       `INSERT INTO sessions (id, user_id, token_hash, aal, auth_method, created_at, last_seen_at, expires_at, idle_timeout_ms, reauthenticated_at, ip, user_agent)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
@@ -230,7 +230,7 @@ export class SqliteSessionRepository implements SessionRepository {
   async rotate(oldSessionId: string, next: NewSession, event: AuditEventInput): Promise<void> {
     this.database.transaction(() => {
       this.database.sqlite.prepare('DELETE FROM sessions WHERE id = ?').run(oldSessionId);
-      insertSessionRow(this.database.sqlite, next);
+      insertSessionRow(this.database, next);
       this.audit.append(event);
     });
   }

@@ -88,7 +88,7 @@ export class SqliteTotpRepository implements TotpRepository {
   }
 
   async factor(userId: string): Promise<TotpFactor | null> {
-    const row = this.sqlite.prepare('SELECT * FROM totp_factors WHERE user_id = ?').get(userId) as FactorRow | undefined;
+    const row = this.database.statement('SELECT * FROM totp_factors WHERE user_id = ?').get(userId) as FactorRow | undefined;
     if (!row) return null;
     return {
       userId: row.user_id,
@@ -133,7 +133,7 @@ export class SqliteTotpRepository implements TotpRepository {
         this.writeRecoveryCodes(input.userId, input.codes, input.at);
         if (input.rotate) {
           this.sqlite.prepare('DELETE FROM sessions WHERE id = ?').run(input.rotate.oldSessionId);
-          insertSessionRow(this.sqlite, input.rotate.next);
+          insertSessionRow(this.database, input.rotate.next);
         }
         this.audit.append(input.event);
         return true;
@@ -244,7 +244,7 @@ export class SqliteTotpRepository implements TotpRepository {
           .run(now, input.challengeId, now);
         if (consumed.changes !== 1) throw refused;
         if (!this.spend(input.userId, input.proof, input.at)) throw refused;
-        insertSessionRow(this.sqlite, input.session);
+        insertSessionRow(this.database, input.session);
         for (const event of input.events) this.audit.append(event);
         return true;
       });
