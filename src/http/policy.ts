@@ -66,24 +66,11 @@ function validatePolicy(route: RouteOptions, policy: RoutePolicy): void {
 }
 
 function makeGate(policy: RoutePolicy, deps: PolicyDeps): onRequestHookHandler {
-  return async function gate(request) {
-    if (policy.auth === undefined && !STATE_CHANGING.has(request.method)) return;
-    // A public cross-site POST (SAML ACS): no session is read, so none can be ridden (see RoutePolicy.crossSitePost).
-    if (policy.crossSitePost === true) return;
+  async function checkAsync(request: FastifyRequest): Promise<void> {
     // Public routes (login, sign-up) ignore a stale or malformed credential.
     const principal = policy.auth === undefined ? await resolvePrincipal(request, deps).catch(() => null) : await resolvePrincipal(request, deps);
     request.principal = principal;
-
-    // ASVS 3.5: a cookie-authenticated state change must come from our origin.
-    // Unauthenticated form posts (login, sign-up) are checked too when the
-    // browser sends an Origin, against login CSRF.
-    if (STATE_CHANGING.has(request.method)) {
-      const origin = request.headers.origin;
-      const cookieAuth = principal?.kind === 'user' && principal.via === 'cookie';
-      if ((cookieAuth && origin !== deps.publicOrigin) || (origin !== undefined && origin !== deps.publicOrigin)) {
-        throw new AppError('csrf_failed');
-      }
-    }
+    checkOrigin(request, principal, deps);
 
     if (policy.auth === 'service') {
       if (principal?.kind !== 'service') throw new AppError('unauthenticated');
@@ -99,29 +86,76 @@ function makeGate(policy: RoutePolicy, deps: PolicyDeps): onRequestHookHandler {
       await requireStaff(request, principal, policy.staff, deps);
       return;
     }
+    checkUser(request, principal, policy, deps);
+  }
 
-    const orgId = (request.params as { orgId?: string } | undefined)?.orgId;
-    if (orgId !== undefined) {
-      // Tenant isolation: another organization's resources do not exist for you (404, never 403).
-      if (principal.user.orgId !== orgId) throw new AppError('not_found');
-      if (policy.role && ROLE_RANK[principal.user.role ?? 'member'] < ROLE_RANK[policy.role]) {
-        throw new AppError('forbidden', { publicDetail: `This needs the ${policy.role} role.` });
+  // Callback style: the common case, a cookie session the repository
+  // remembers, is decided without a promise (issue 9); anything else
+  // (bearer tokens, a database read, a write, staff routes) takes
+  // checkAsync. Both apply the same checks in the same order.
+  return function gate(request, _reply, done) {
+    if (policy.auth === undefined && !STATE_CHANGING.has(request.method)) return done();
+    // A public cross-site POST (SAML ACS): no session is read, so none can be ridden (see RoutePolicy.crossSitePost).
+    if (policy.crossSitePost === true) return done();
+    if (policy.auth === 'user' && policy.staff === undefined) {
+      let refusal: unknown = null;
+      let decided = false;
+      try {
+        const principal = rememberedPrincipal(request, deps);
+        if (principal !== undefined) {
+          decided = true;
+          request.principal = principal;
+          checkOrigin(request, principal, deps);
+          if (principal?.kind !== 'user') throw new AppError('unauthenticated');
+          checkUser(request, principal, policy, deps);
+        }
+      } catch (error) {
+        refusal = error;
       }
+      if (refusal !== null) return done(refusal as Error);
+      if (decided) return done();
     }
-    if (!policy.duringMfaEnrolment && mustEnrolSecondFactor(principal, deps.plans)) {
-      throw new AppError('forbidden', {
-        publicDetail: 'Your organization requires two-factor authentication. Set it up first: POST /v1/me/mfa/totp.',
-        extra: { reason: 'mfa_enrolment_required' },
-      });
-    }
-    if (policy.feature) requireFeature(principal, policy.feature, deps.plans);
-    if (policy.aal === 2 && principal.session.aal < 2) {
-      throw new AppError('forbidden', { publicDetail: 'This needs a session with two-factor authentication.' });
-    }
-    if (policy.fresh && !deps.sessions.isRecentlyAuthenticated(principal.session)) {
-      throw new AppError('reauthentication_required');
-    }
+    checkAsync(request).then(() => done(), done);
   };
+}
+
+/**
+ * ASVS 3.5: a cookie-authenticated state change must come from our origin.
+ * Unauthenticated form posts (login, sign-up) are checked too when the
+ * browser sends an Origin, against login CSRF.
+ */
+function checkOrigin(request: FastifyRequest, principal: Principal | null, deps: PolicyDeps): void {
+  if (!STATE_CHANGING.has(request.method)) return;
+  const origin = request.headers.origin;
+  const cookieAuth = principal?.kind === 'user' && principal.via === 'cookie';
+  if ((cookieAuth && origin !== deps.publicOrigin) || (origin !== undefined && origin !== deps.publicOrigin)) {
+    throw new AppError('csrf_failed');
+  }
+}
+
+/** The checks of a user route (not a staff one), once the principal is a user. */
+function checkUser(request: FastifyRequest, principal: UserPrincipal, policy: RoutePolicy, deps: PolicyDeps): void {
+  const orgId = (request.params as { orgId?: string } | undefined)?.orgId;
+  if (orgId !== undefined) {
+    // Tenant isolation: another organization's resources do not exist for you (404, never 403).
+    if (principal.user.orgId !== orgId) throw new AppError('not_found');
+    if (policy.role && ROLE_RANK[principal.user.role ?? 'member'] < ROLE_RANK[policy.role]) {
+      throw new AppError('forbidden', { publicDetail: `This needs the ${policy.role} role.` });
+    }
+  }
+  if (!policy.duringMfaEnrolment && mustEnrolSecondFactor(principal, deps.plans)) {
+    throw new AppError('forbidden', {
+      publicDetail: 'Your organization requires two-factor authentication. Set it up first: POST /v1/me/mfa/totp.',
+      extra: { reason: 'mfa_enrolment_required' },
+    });
+  }
+  if (policy.feature) requireFeature(principal, policy.feature, deps.plans);
+  if (policy.aal === 2 && principal.session.aal < 2) {
+    throw new AppError('forbidden', { publicDetail: 'This needs a session with two-factor authentication.' });
+  }
+  if (policy.fresh && !deps.sessions.isRecentlyAuthenticated(principal.session)) {
+    throw new AppError('reauthentication_required');
+  }
 }
 
 /**
@@ -163,6 +197,20 @@ function requireFeature(principal: UserPrincipal, feature: Feature, plans: PlanC
   if (!org || !plans.has(org.plan, feature)) {
     throw new AppError('plan_required', { extra: { feature, requiredPlan: plans.requiredPlanFor(feature) } });
   }
+}
+
+/**
+ * `resolvePrincipal`'s answer when it needs no I/O: the cookie session the
+ * repository remembers, or nobody (no cookie, or a refused session).
+ * undefined: ask `resolvePrincipal`. Bearer credentials always go there.
+ */
+function rememberedPrincipal(request: FastifyRequest, deps: PolicyDeps): Principal | null | undefined {
+  if (request.headers.authorization !== undefined) return undefined;
+  const cookie = sessionCookieOf(request, deps.cookies);
+  if (cookie === undefined) return null;
+  const found = deps.sessions.validateNow(cookie);
+  if (found === undefined) return undefined;
+  return found ? { kind: 'user', via: 'cookie', ...found } : null;
 }
 
 /** Cookie session, bearer session token, or bearer service token — or nobody. */

@@ -7,7 +7,7 @@
  */
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { asUser, buildTestApp, signup, type SignedUp, type TestApp } from '../helpers/app.js';
+import { PUBLIC_ORIGIN, addMember, asUser, buildTestApp, signup, type SignedUp, type TestApp } from '../helpers/app.js';
 
 let t: TestApp;
 let owner: SignedUp;
@@ -66,6 +66,25 @@ describe('session cache', () => {
     expect(await get()).toBe(200);
     other.prepare('DELETE FROM sessions WHERE user_id = ?').run(owner.userId);
     expect(await get()).toBe(401);
+  });
+
+  it('applies every route rule to a remembered session (the gate answers it without a database read)', async () => {
+    const member = await addMember(t, owner, 'member');
+    const stranger = await signup(t.app, { orgName: 'Other Oy' });
+    const as = (who: SignedUp, method: 'GET' | 'DELETE', url: string, origin = true) =>
+      t.app.inject({ method, url, cookies: { cleverom_session: who.token }, headers: origin ? { origin: PUBLIC_ORIGIN } : {} });
+    expect((await as(member, 'GET', '/v1/me')).statusCode).toBe(200);
+    expect((await as(member, 'GET', '/v1/me')).statusCode).toBe(200);
+    const before = t.services.database.commitStamp();
+    expect(before).not.toBeNull();
+    // Role below the route's, another organization (404, never 403), no Origin on a cookie POST.
+    expect((await as(member, 'GET', `/v1/orgs/${member.orgId}/audit`)).json().code).toBe('forbidden');
+    expect((await as(member, 'GET', `/v1/orgs/${stranger.orgId}`)).statusCode).toBe(404);
+    expect((await as(member, 'GET', `/v1/orgs/${member.orgId}`)).statusCode).toBe(200);
+    expect((await as(member, 'DELETE', '/v1/me/sessions', false)).json().code).toBe('csrf_failed');
+    expect((await t.app.inject({ method: 'GET', url: '/v1/me', cookies: { cleverom_session: 'x'.repeat(43) } })).statusCode).toBe(401);
+    // Nothing was written meanwhile: every answer above came from the remembered session.
+    expect(t.services.database.commitStamp()).toBe(before);
   });
 
   it('still applies idle expiry to a remembered session', async () => {

@@ -10,6 +10,11 @@ import type { Aal, AuthMethod, NewSession, Session, SessionContext } from './ses
 export interface SessionRepository {
   /** Hot path: one prepared lookup returning session, user and organization. */
   findByTokenHash(tokenHash: string): Promise<SessionContext | null>;
+  /**
+   * What `findByTokenHash` would answer, if it can be answered from memory
+   * right now (no I/O); undefined when the database must be asked.
+   */
+  remembered(tokenHash: string): SessionContext | undefined;
   touch(sessionId: string, at: Date): Promise<void>;
   listForUser(userId: string): Promise<Session[]>;
   /** Delete an expired session (no audit: expiry is not an action). */
@@ -139,6 +144,14 @@ export class SqliteSessionRepository implements SessionRepository {
       this.cache.set(tokenHash, found);
     }
     return found;
+  }
+
+  remembered(tokenHash: string): SessionContext | undefined {
+    if (this.cacheLimit === 0 || this.cache.size === 0) return undefined;
+    const stamp = this.database.commitStamp();
+    // Same rule as findByTokenHash: only while no transaction has committed since it was read.
+    if (stamp === null || stamp !== this.cacheStamp) return undefined;
+    return this.cache.get(tokenHash);
   }
 
   private lookup(tokenHash: string): SessionContext | null {
