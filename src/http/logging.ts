@@ -18,16 +18,56 @@ export const REDACT_PATHS = [
   '*.SAMLResponse',
 ];
 
-let stdout: pino.DestinationStream | null = null;
+/**
+ * Access lines on their way to a destination: collected during an
+ * event-loop turn and handed over in one `write` at its end (or at 4 KiB).
+ * sonic-boom measures every string it is given (`Buffer.byteLength`), which
+ * cost as much per line as building the line. Any other line pino writes to
+ * the same destination first hands over what is collected here (pino's
+ * `streamWrite` hook), so the order of lines is kept.
+ */
+class AccessLines {
+  private pending = '';
+  private scheduled = false;
+
+  constructor(private readonly stream: pino.DestinationStream) {}
+
+  add(line: string): void {
+    this.pending += line;
+    if (this.pending.length >= 4096) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flushAtTurnEnd);
+    }
+  }
+
+  flush(): void {
+    if (this.pending === '') return;
+    const lines = this.pending;
+    this.pending = '';
+    this.stream.write(lines);
+  }
+
+  private readonly flushAtTurnEnd = (): void => {
+    this.scheduled = false;
+    this.flush();
+  };
+}
+
+let stdout: { stream: pino.DestinationStream; access: AccessLines } | null = null;
 
 /** One buffered stdout destination per process, written out synchronously at exit. */
-function bufferedStdout(): pino.DestinationStream {
+function bufferedStdout(): { stream: pino.DestinationStream; access: AccessLines } {
   if (stdout) return stdout;
   const stream = pino.destination({ dest: 1, sync: true, minLength: 4096, periodicFlush: LOG_FLUSH_INTERVAL_MS });
+  const access = new AccessLines(stream);
   // pino registers this only for asynchronous destinations; ours writes synchronously, in batches.
-  process.once('exit', () => stream.flushSync());
-  stdout = stream;
-  return stream;
+  process.once('exit', () => {
+    access.flush();
+    stream.flushSync();
+  });
+  stdout = { stream, access };
+  return stdout;
 }
 
 /** Marks logger options made by `serviceLoggerOptions` (their lines may take the fast path below). */
@@ -49,12 +89,20 @@ export const LOG_FLUSH_INTERVAL_MS = 250;
  * stdout (tests read the lines).
  */
 export function serviceLoggerOptions(level: string, destination?: pino.DestinationStream): NonNullable<FastifyServerOptions['logger']> {
+  const { stream, access } = destination ? { stream: destination, access: new AccessLines(destination) } : bufferedStdout();
   return {
     level,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     serializers: { req: requestLogView },
-    stream: destination ?? bufferedStdout(),
-    [SERVICE_LOGGER]: true,
+    stream,
+    // Access lines collected so far go first (AccessLines).
+    hooks: {
+      streamWrite: (line: string): string => {
+        access.flush();
+        return line;
+      },
+    },
+    [SERVICE_LOGGER]: access,
   } as NonNullable<FastifyServerOptions['logger']>;
 }
 
@@ -63,7 +111,6 @@ const INFO = 30;
 
 interface PinoInternals {
   levelVal: number;
-  [pino.symbols.streamSym]: { write(line: string): unknown };
   [pino.symbols.chindingsSym]: string;
 }
 
@@ -91,6 +138,7 @@ interface PinoInternals {
 export class OneLineRequestLog extends LogController {
   private access: FastifyBaseLogger | null = null;
   private root: (FastifyBaseLogger & PinoInternals) | null = null;
+  private lines: AccessLines | null = null;
   private count: ((request: FastifyRequest, reply: FastifyReply) => void) | null = null;
 
   /** Also call `count` for every finished request (whatever the log level). */
@@ -102,9 +150,10 @@ export class OneLineRequestLog extends LogController {
   attach(logger: FastifyBaseLogger, options: unknown): void {
     this.access = logger.child({}, { redact: { paths: [] }, serializers: { req: requestLogView, res: (reply: FastifyReply) => ({ statusCode: reply.statusCode }) } });
     const internals = logger as FastifyBaseLogger & Partial<PinoInternals>;
-    const ours = typeof options === 'object' && options !== null && SERVICE_LOGGER in options;
-    if (ours && internals[pino.symbols.streamSym] && typeof internals[pino.symbols.chindingsSym] === 'string') {
+    const lines = typeof options === 'object' && options !== null ? (options as { [SERVICE_LOGGER]?: unknown })[SERVICE_LOGGER] : undefined;
+    if (lines instanceof AccessLines && typeof internals[pino.symbols.chindingsSym] === 'string') {
       this.root = logger as FastifyBaseLogger & PinoInternals;
+      this.lines = lines;
     }
   }
 
@@ -113,12 +162,12 @@ export class OneLineRequestLog extends LogController {
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     this.count?.(request, reply);
     if (error) reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored');
-    else if (this.root) this.writeAccessLine(this.root, request, reply);
+    else if (this.root && this.lines) this.writeAccessLine(this.root, this.lines, request, reply);
     else (this.access ?? reply.log).info({ reqId: request.id, req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
   }
 
   /** The access line as pino would write it through `access` (same keys, same order, same values). */
-  private writeAccessLine(root: FastifyBaseLogger & PinoInternals, request: FastifyRequest, reply: FastifyReply): void {
+  private writeAccessLine(root: FastifyBaseLogger & PinoInternals, lines: AccessLines, request: FastifyRequest, reply: FastifyReply): void {
     if (root.levelVal > INFO) return;
     const view = requestLogView(request);
     const port = view.remotePort === undefined ? '' : `,"remotePort":${view.remotePort}`;
@@ -126,7 +175,7 @@ export class OneLineRequestLog extends LogController {
       `{"level":${INFO},"time":${Date.now()}${root[pino.symbols.chindingsSym]},"reqId":${JSON.stringify(request.id)}` +
       `,"req":{"method":${JSON.stringify(view.method)},"url":${JSON.stringify(view.url)},"host":${JSON.stringify(view.host)},"remoteAddress":${JSON.stringify(view.remoteAddress)}${port}}` +
       `,"res":{"statusCode":${reply.statusCode}},"responseTime":${reply.elapsedTime},"msg":"request completed"}\n`;
-    root[pino.symbols.streamSym].write(line);
+    lines.add(line);
   }
 }
 

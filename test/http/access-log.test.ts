@@ -13,6 +13,9 @@ import { asUser, buildTestApp, signup, type TestApp } from '../helpers/app.js';
 
 type Line = Record<string, unknown>;
 
+/** Access lines are handed to the destination at the end of an event-loop turn. */
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
 /** A destination that keeps every line written to it. */
 function capture(): { stream: Writable & { write(chunk: string): boolean }; lines: () => Line[] } {
   let text = '';
@@ -39,6 +42,7 @@ async function accessLines(logger: NonNullable<Parameters<typeof buildTestApp>[0
   await t.app.inject({ method: 'GET', url: '/v1/me', ...asUser(owner.token) });
   await t.app.inject({ method: 'GET', url: '/v1/me' });
   await t.app.inject({ method: 'GET', url: '/no/such/route' });
+  await nextTurn();
   return lines().filter((l) => l.msg === 'request completed');
 }
 
@@ -72,6 +76,18 @@ describe('access log', () => {
     expect(urls).toContain('/healthz?email=%5Bredacted%5D&x=1');
     expect(urls.join(' ')).not.toContain('ann');
     expect(fastLines.map((l) => (l.res as Line).statusCode)).toEqual([201, 200, 200, 401, 404]);
+  });
+
+  it('keeps the order of access lines and other lines', async () => {
+    const out = capture();
+    const t = await buildTestApp({ logger: serviceLoggerOptions('info', out.stream) });
+    apps.push(t);
+    await t.app.inject({ method: 'GET', url: '/healthz' });
+    t.app.log.warn('right after the first request');
+    await t.app.inject({ method: 'GET', url: '/readyz' });
+    await nextTurn();
+    const messages = out.lines().filter((l) => l.msg !== 'Server listening at').map((l) => l.msg === 'request completed' ? (l.req as Line).url : l.msg);
+    expect(messages.slice(-3)).toEqual(['/healthz', 'right after the first request', '/readyz']);
   });
 
   it('writes nothing above info', async () => {
