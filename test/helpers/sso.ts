@@ -1,9 +1,9 @@
-import { expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import type { DnsResolver, ResolvedAddress } from '../../src/platform/dns.js';
 import { systemDnsResolver } from '../../src/platform/dns.js';
 import { ManualClock } from '../../src/platform/clock.js';
 import { asUser, buildTestApp, PUBLIC_ORIGIN, signup, type LightMyRequestResponse, type SignedUp, type TestApp } from './app.js';
-import { REDIRECT_URI } from './oidc-provider.js';
+import { REDIRECT_URI, TestOidcProvider } from './oidc-provider.js';
 import { makeEnterprise } from './totp.js';
 
 export const LOOPBACK_ENV = { DANGEROUSLY_ALLOW_LOOPBACK_IDP: 'true' };
@@ -87,6 +87,66 @@ export async function createdConnection(t: TestApp, owner: SignedUp, input: Conn
   const response = await createConnection(t, owner, input);
   expect(response.statusCode, response.body).toBe(201);
   return response.json<{ id: string }>();
+}
+
+export interface OidcSsoSuite {
+  /** One real OpenID Provider for the whole file. */
+  idp: TestOidcProvider;
+  /** A fresh app for each test. */
+  t: SsoTestApp;
+  /** The owner of a fresh enterprise organization. */
+  owner: SignedUp;
+}
+
+export interface ConnectedOidcSsoSuite extends OidcSsoSuite {
+  /** The owner's connection to the IdP's first client, for the verified domain. */
+  connectionId: string;
+}
+
+/**
+ * Signup overrides for the owner (e.g. a fixed email); with `domain`, that
+ * domain is verified and a connection to the IdP's first client is created
+ * for it. `bind` receives what each test uses.
+ */
+export type OidcSsoSuiteOptions = { owner?: Parameters<typeof signup>[1] } & (
+  | { domain: string; bind: (suite: ConnectedOidcSsoSuite) => void }
+  | { domain?: undefined; bind: (suite: OidcSsoSuite) => void }
+);
+
+/**
+ * The usual top of an OIDC SSO test file, as hooks: the IdP starts once
+ * (closed after the file); before each test, a fresh SSO app and an
+ * enterprise owner (and, with `domain`, the verified domain and a
+ * connection) are handed to `bind`; after each test, the app is closed.
+ */
+export function useOidcSsoSuite(options: OidcSsoSuiteOptions): void {
+  let idp: TestOidcProvider | undefined;
+  let app: SsoTestApp | undefined;
+
+  beforeAll(async () => {
+    idp = await TestOidcProvider.start();
+  });
+  afterAll(async () => {
+    await idp?.close();
+  });
+  beforeEach(async () => {
+    if (!idp) throw new Error('the test IdP did not start');
+    const t = await buildSsoTestApp();
+    app = t;
+    const owner = await enterpriseOwner(t, options.owner);
+    if (options.domain === undefined) {
+      options.bind({ idp, t, owner });
+      return;
+    }
+    await verifyDomain(t, owner, options.domain);
+    const client = idp.client(0);
+    const { id: connectionId } = await createdConnection(t, owner, { issuer: idp.issuer, clientId: client.clientId, clientSecret: client.clientSecret, domains: [options.domain] });
+    options.bind({ idp, t, owner, connectionId });
+  });
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
 }
 
 /** A browser's cookies at the IdP (one jar per simulated browser). */

@@ -5,10 +5,10 @@
  * neither the subject nor the asserted email nor the name in the database
  * file. The next SSO login with the same subject starts from scratch.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { asUser, type SignedUp } from '../helpers/app.js';
-import { TestOidcProvider } from '../helpers/oidc-provider.js';
-import { buildSsoTestApp, createdConnection, enterpriseOwner, sessionFrom, ssoLogin, verifyDomain, type SsoTestApp } from '../helpers/sso.js';
+import type { TestOidcProvider } from '../helpers/oidc-provider.js';
+import { sessionFrom, ssoLogin, useOidcSsoSuite, type SsoTestApp } from '../helpers/sso.js';
 import { foundInFile, rawDatabaseBytes } from './helpers.js';
 
 let idp: TestOidcProvider;
@@ -16,22 +16,7 @@ let t: SsoTestApp;
 let owner: SignedUp;
 let connectionId: string;
 
-beforeAll(async () => {
-  idp = await TestOidcProvider.start();
-});
-afterAll(async () => {
-  await idp.close();
-});
-beforeEach(async () => {
-  t = await buildSsoTestApp();
-  owner = await enterpriseOwner(t, { email: 'owner@privacy-sso.test' });
-  await verifyDomain(t, owner, 'privacy-sso.test');
-  const client = idp.client(0);
-  ({ id: connectionId } = await createdConnection(t, owner, { issuer: idp.issuer, clientId: client.clientId, clientSecret: client.clientSecret, domains: ['privacy-sso.test'] }));
-});
-afterEach(async () => {
-  await t.close();
-});
+useOidcSsoSuite({ owner: { email: 'owner@privacy-sso.test' }, domain: 'privacy-sso.test', bind: (s) => ({ idp, t, owner, connectionId } = s) });
 
 const SUBJECT = 'idp-subject-7f3c9e1d-privacy';
 const EMAIL = 'saskia.ssoperson@privacy-sso.test';

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { addMember, asUser, auditActions, signup, type SignedUp } from '../helpers/app.js';
 import { TestOidcProvider } from '../helpers/oidc-provider.js';
-import { buildSsoTestApp, createConnection, createdConnection, enterpriseOwner, ssoLogin, verifyDomain, type SsoTestApp } from '../helpers/sso.js';
+import { createConnection, createdConnection, enterpriseOwner, ssoLogin, useOidcSsoSuite, verifyDomain, type SsoTestApp } from '../helpers/sso.js';
 
 /**
  * The connections API (feature `sso`, owners/admins, fresh authentication
@@ -14,19 +14,7 @@ let idp: TestOidcProvider;
 let t: SsoTestApp;
 let owner: SignedUp;
 
-beforeAll(async () => {
-  idp = await TestOidcProvider.start();
-});
-afterAll(async () => {
-  await idp.close();
-});
-beforeEach(async () => {
-  t = await buildSsoTestApp();
-  owner = await enterpriseOwner(t);
-});
-afterEach(async () => {
-  await t.close();
-});
+useOidcSsoSuite({ bind: (s) => ({ idp, t, owner } = s) });
 
 const url = (o: SignedUp, id?: string): string => `/v1/orgs/${o.orgId}/sso/connections${id ? `/${id}` : ''}`;
 

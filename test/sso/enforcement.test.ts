@@ -6,10 +6,10 @@
  * downgrade never locks anyone out). Break-glass owners keep a password
  * path, audited on every use.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { GOOD_PASSWORD, addMember, asUser, auditActions, mailToken, signup, type SignedUp } from '../helpers/app.js';
-import { TestOidcProvider } from '../helpers/oidc-provider.js';
-import { buildSsoTestApp, createdConnection, enterpriseOwner, ssoLogin, verifyDomain, type SsoTestApp } from '../helpers/sso.js';
+import type { TestOidcProvider } from '../helpers/oidc-provider.js';
+import { enterpriseOwner, ssoLogin, useOidcSsoSuite, type SsoTestApp } from '../helpers/sso.js';
 import { enrolTotp } from '../helpers/totp.js';
 
 let idp: TestOidcProvider;
@@ -17,22 +17,7 @@ let t: SsoTestApp;
 let owner: SignedUp;
 let connectionId: string;
 
-beforeAll(async () => {
-  idp = await TestOidcProvider.start();
-});
-afterAll(async () => {
-  await idp.close();
-});
-beforeEach(async () => {
-  t = await buildSsoTestApp();
-  owner = await enterpriseOwner(t);
-  await verifyDomain(t, owner, 'acme.test');
-  const client = idp.client(0);
-  ({ id: connectionId } = await createdConnection(t, owner, { issuer: idp.issuer, clientId: client.clientId, clientSecret: client.clientSecret, domains: ['acme.test'] }));
-});
-afterEach(async () => {
-  await t.close();
-});
+useOidcSsoSuite({ domain: 'acme.test', bind: (s) => ({ idp, t, owner, connectionId } = s) });
 
 function enforce(value: boolean, as: SignedUp = owner) {
   return t.app.inject({ method: 'PATCH', url: `/v1/orgs/${as.orgId}`, ...asUser(as.token), payload: { settings: { enforceSso: value } } });

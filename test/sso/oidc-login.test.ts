@@ -1,8 +1,8 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { addMember, asUser, auditActions } from '../helpers/app.js';
-import { TestOidcProvider } from '../helpers/oidc-provider.js';
+import type { TestOidcProvider } from '../helpers/oidc-provider.js';
 import {
-  buildSsoTestApp, createdConnection, enterpriseOwner, lastSsoFailureReason, sessionFrom, ssoLogin, startSso, verifyDomain, type SsoTestApp,
+  lastSsoFailureReason, sessionFrom, ssoLogin, startSso, useOidcSsoSuite, verifyDomain, type SsoTestApp,
 } from '../helpers/sso.js';
 import type { SignedUp } from '../helpers/app.js';
 
@@ -17,22 +17,7 @@ let t: SsoTestApp;
 let owner: SignedUp;
 let connectionId: string;
 
-beforeAll(async () => {
-  idp = await TestOidcProvider.start();
-});
-afterAll(async () => {
-  await idp.close();
-});
-beforeEach(async () => {
-  t = await buildSsoTestApp();
-  owner = await enterpriseOwner(t, { email: 'owner@acme.test' });
-  await verifyDomain(t, owner, 'acme.test');
-  const client = idp.client(0);
-  ({ id: connectionId } = await createdConnection(t, owner, { issuer: idp.issuer, clientId: client.clientId, clientSecret: client.clientSecret, domains: ['acme.test'] }));
-});
-afterEach(async () => {
-  await t.close();
-});
+useOidcSsoSuite({ owner: { email: 'owner@acme.test' }, domain: 'acme.test', bind: (s) => ({ idp, t, owner, connectionId } = s) });
 
 function asIdpUser(sub: string, claims: { email?: string; email_verified?: boolean; name?: string }): void {
   idp.accounts.set(sub, claims);
