@@ -3,7 +3,7 @@ import type { SqliteAuditLog } from '../../audit/sqlite-audit.js';
 import type { AuditEventInput } from '../../audit/events.js';
 import { rawToOrg } from '../../orgs/org.js';
 import type { SqliteDatabase } from '../../platform/db/sqlite.js';
-import { toUser, type UserRow } from '../../users/user.js';
+import { rawToUser } from '../../users/user-repository.js';
 import type { Aal, AuthMethod, NewSession, Session, SessionContext } from './session.js';
 
 /** Session storage. Async so a PostgreSQL implementation can sit beside this one. */
@@ -157,6 +157,8 @@ export class SqliteSessionRepository implements SessionRepository {
   private lookup(tokenHash: string): SessionContext | null {
     const r = this.byHash.get(tokenHash);
     if (!r) return null;
+    // Each part read by position into its row shape, then converted by the
+    // same function as other queries' rows (rowToSession, rawToUser, rawToOrg).
     const session = rowToSession({
       id: r[0] as string,
       user_id: r[1] as string,
@@ -171,19 +173,19 @@ export class SqliteSessionRepository implements SessionRepository {
       ip: r[10] as string | null,
       user_agent: r[11] as string | null,
     });
-    const user: UserRow = {
+    const user = rawToUser({
       id: r[12] as string,
       email: r[13] as string,
       name: r[14] as string,
       phone: r[15] as string | null,
-      passwordHash: r[16] as string | null,
-      orgId: r[17] as string | null,
+      password_hash: r[16] as string | null,
+      org_id: r[17] as string | null,
       role: r[18] as string | null,
       status: r[19] as string,
-      ageConfirmedAt: r[20] === null ? null : new Date(r[20] as number),
-      createdAt: new Date(r[21] as number),
-      updatedAt: new Date(r[22] as number),
-    };
+      age_confirmed_at: r[20] as number | null,
+      created_at: r[21] as number,
+      updated_at: r[22] as number,
+    });
     const org =
       r[23] === null
         ? null
@@ -196,7 +198,7 @@ export class SqliteSessionRepository implements SessionRepository {
             created_at: r[28] as number,
             updated_at: r[29] as number,
           });
-    return deepFreeze({ session, user: toUser(user), org });
+    return deepFreeze({ session, user, org });
   }
 
   async touch(sessionId: string, at: Date): Promise<void> {
