@@ -55,3 +55,32 @@ export function ssoFailureEvent(method: 'oidc' | 'saml', failure: SsoFailure, sc
     },
   };
 }
+
+/**
+ * One SSO login attempt (an OIDC callback, a SAML ACS post), for either
+ * protocol: `attempt` fills `scope` as it learns who is signing in where.
+ * A refusal ({@link SsoFailure}) is audited with what was known by then and
+ * thrown as its AppError; any other error passes through as it is.
+ * `onLoginOutcome` hears 'success' or 'failure' (metrics).
+ */
+export async function auditedSsoLogin<T>(
+  method: 'oidc' | 'saml',
+  deps: {
+    identities: { recordFailure(event: AuditEventInput): Promise<void> };
+    onLoginOutcome?: (outcome: 'success' | 'failure') => void;
+  },
+  context: RequestContext,
+  attempt: (scope: FailureScope) => Promise<T>,
+): Promise<T> {
+  const scope: FailureScope = { connectionId: null, orgId: null, email: null };
+  try {
+    const completed = await attempt(scope);
+    deps.onLoginOutcome?.('success');
+    return completed;
+  } catch (error) {
+    if (!(error instanceof SsoFailure)) throw error;
+    await deps.identities.recordFailure(ssoFailureEvent(method, error, scope, context));
+    deps.onLoginOutcome?.('failure');
+    throw error.toAppError();
+  }
+}

@@ -1,4 +1,4 @@
-import type { AuditEventInput, RequestContext } from '../../audit/events.js';
+import type { RequestContext } from '../../audit/events.js';
 import type { NewSession } from '../../auth/session/session.js';
 import { emailDomain, type VerifiedDomains } from '../../orgs/domains/domain-service.js';
 import { MINUTE, type Clock } from '../../platform/clock.js';
@@ -8,7 +8,7 @@ import { newId } from '../../platform/ids.js';
 import { normalizeEmail, type User } from '../../users/user.js';
 import type { ActiveConnection, ConnectionService } from '../connections/connection-service.js';
 import { oidcRedirectUri, type SsoConnection } from '../connections/connection.js';
-import { SSO_MESSAGES, SsoFailure, ssoFailureEvent, type FailureScope } from '../failure.js';
+import { SSO_MESSAGES, SsoFailure, auditedSsoLogin, type FailureScope } from '../failure.js';
 import type { SsoIdentityRepository } from '../identity-repository.js';
 import type { SsoAccountLinker } from '../linking.js';
 import { safeReturnTo } from '../state/return-to.js';
@@ -133,17 +133,7 @@ export class OidcLoginService {
 
   /** `GET /v1/sso/oidc/callback`: `rawQuery` is the callback's query string, as received. */
   async callback(input: { rawQuery: string; bindingToken: string | undefined; context: RequestContext }): Promise<CompletedLogin> {
-    const scope: FailureScope = { connectionId: null, orgId: null, email: null };
-    try {
-      const completed = await this.complete(input, scope);
-      this.deps.onLoginOutcome?.('success');
-      return completed;
-    } catch (error) {
-      if (!(error instanceof SsoFailure)) throw error;
-      await this.deps.identities.recordFailure(this.failureEvent(error, scope, input.context));
-      this.deps.onLoginOutcome?.('failure');
-      throw error.toAppError();
-    }
+    return auditedSsoLogin('oidc', this.deps, input.context, (scope) => this.complete(input, scope));
   }
 
   private async complete(input: { rawQuery: string; bindingToken: string | undefined; context: RequestContext }, scope: FailureScope): Promise<CompletedLogin> {
@@ -193,9 +183,4 @@ export class OidcLoginService {
     const { user, session } = await this.deps.linker.signIn({ connection: status.connection, asserted, method: 'oidc', context: input.context });
     return { user, session, returnTo: tx.returnTo };
   }
-
-  private failureEvent(failure: SsoFailure, scope: FailureScope, context: RequestContext): AuditEventInput {
-    return ssoFailureEvent('oidc', failure, scope, context);
-  }
-
 }

@@ -1,9 +1,9 @@
-import type { AuditEventInput, RequestContext } from '../../audit/events.js';
+import type { RequestContext } from '../../audit/events.js';
 import type { Clock } from '../../platform/clock.js';
 import { AppError } from '../../platform/errors.js';
 import type { ActiveConnection, ConnectionService } from '../connections/connection-service.js';
 import { samlAcsUrl, samlSpEntityId, type SsoConnection } from '../connections/connection.js';
-import { SSO_MESSAGES, SsoFailure, ssoFailureEvent, type FailureScope } from '../failure.js';
+import { SSO_MESSAGES, SsoFailure, auditedSsoLogin, type FailureScope } from '../failure.js';
 import type { SsoIdentityRepository } from '../identity-repository.js';
 import type { SsoAccountLinker } from '../linking.js';
 import type { CompletedLogin } from '../oidc/oidc-login-service.js';
@@ -83,17 +83,7 @@ export class SamlLoginService {
 
   /** `POST /v1/sso/saml/:connectionId/acs`. */
   async acs(input: { connectionId: string; samlResponse: string; relayState: string | undefined; context: RequestContext }): Promise<CompletedLogin> {
-    const scope: FailureScope = { connectionId: null, orgId: null, email: null };
-    try {
-      const completed = await this.complete(input, scope);
-      this.deps.onLoginOutcome?.('success');
-      return completed;
-    } catch (error) {
-      if (!(error instanceof SsoFailure)) throw error;
-      await this.deps.identities.recordFailure(this.failureEvent(error, scope, input.context));
-      this.deps.onLoginOutcome?.('failure');
-      throw error.toAppError();
-    }
+    return auditedSsoLogin('saml', this.deps, input.context, (scope) => this.complete(input, scope));
   }
 
   private async complete(
@@ -173,9 +163,4 @@ export class SamlLoginService {
     if (found.consumed) throw new SsoFailure('request_reused', SSO_MESSAGES.expired);
     if (found.transaction.expiresAt.getTime() <= now.getTime()) throw new SsoFailure('transaction_expired', SSO_MESSAGES.expired);
   }
-
-  private failureEvent(failure: SsoFailure, scope: FailureScope, context: RequestContext): AuditEventInput {
-    return ssoFailureEvent('saml', failure, scope, context);
-  }
-
 }
