@@ -9,12 +9,12 @@ import type { PrivacyContributor } from '../privacy/contributor.js';
  */
 export const rateLimitPrivacy: PrivacyContributor = {
   name: 'rate_limit',
-  tables: ['rate_limit_hits'],
+  tables: ['rate_limit_log'],
   export() {
     return {};
   },
   erase(sqlite, subject) {
-    const remove = sqlite.prepare("DELETE FROM rate_limit_hits WHERE key = @id OR substr(key, -length(@id) - 1) = '|' || @id");
+    const remove = sqlite.prepare("DELETE FROM rate_limit_log WHERE key = @id OR substr(key, -length(@id) - 1) = '|' || @id");
     for (const ip of subject.ips) remove.run({ id: `ip:${ip}` });
   },
 };

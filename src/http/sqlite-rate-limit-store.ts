@@ -4,21 +4,46 @@ import type { Clock } from '../platform/clock.js';
 
 type Callback = (error: Error | null, result?: { current: number; ttl: number }) => void;
 
+/** Rows are kept at most this long whatever the window (pruned at most once a minute). */
+const KEEP_MS = 24 * 3600_000;
+
 /**
- * A @fastify/rate-limit store kept in the database, so every instance behind a
- * load balancer counts the same window (fixed window per key).
+ * A @fastify/rate-limit store kept in the database, so every instance behind
+ * a load balancer counts the same hits.
+ *
+ * SECURITY.md "throttling": a **sliding** window per IP. A fixed window let
+ * a client spend its budget at the end of one minute and again at the start
+ * of the next (twice the limit in two seconds). This is a sliding log: one
+ * row per accepted request; a request is refused when `max` requests were
+ * accepted in the last `timeWindow` ms, and `Retry-After` is the time until
+ * the oldest of them leaves the window. Refused requests are not logged, so
+ * a client that keeps knocking gets exactly `max` per window, no more and no
+ * fewer. Each check is one transaction (expire, count, log), so instances and
+ * processes never both take the last slot.
  */
 export function sqliteRateLimitStore(sqlite: BetterSqlite3.Database, clock: Clock): FastifyRateLimitStoreCtor {
-  const hit = sqlite.prepare<[{ key: string; now: number; window: number }], { count: number; window_start: number }>(
-    `INSERT INTO rate_limit_hits (key, window_start, count) VALUES (@key, @now, 1)
-     ON CONFLICT (key) DO UPDATE SET
-       count = CASE WHEN window_start + @window <= @now THEN 1 ELSE count + 1 END,
-       window_start = CASE WHEN window_start + @window <= @now THEN @now ELSE window_start END
-     RETURNING count, window_start`,
+  const expire = sqlite.prepare<[string, number]>('DELETE FROM rate_limit_log WHERE key = ? AND at <= ?');
+  const window = sqlite.prepare<[string, number], { n: number; oldest: number | null }>(
+    'SELECT count(*) AS n, min(at) AS oldest FROM rate_limit_log WHERE key = ? AND at > ?',
   );
-  const peek = sqlite.prepare<[string], { count: number; window_start: number }>('SELECT count, window_start FROM rate_limit_hits WHERE key = ?');
-  const prune = sqlite.prepare<[number]>('DELETE FROM rate_limit_hits WHERE window_start < ?');
+  const log = sqlite.prepare<[string, number]>('INSERT INTO rate_limit_log (key, at) VALUES (?, ?)');
+  const prune = sqlite.prepare<[number]>('DELETE FROM rate_limit_log WHERE at < ?');
   let lastPrune = 0;
+
+  const check = sqlite.transaction((key: string, now: number, timeWindow: number, max: number): { current: number; ttl: number } => {
+    if (now - lastPrune > 60_000) {
+      prune.run(now - Math.max(KEEP_MS, timeWindow));
+      lastPrune = now;
+    }
+    expire.run(key, now - timeWindow);
+    const { n, oldest } = window.get(key, now - timeWindow) ?? { n: 0, oldest: null };
+    if (n >= max) {
+      // Refused: nothing logged; one more fits once the oldest accepted hit is out of the window.
+      return { current: n + 1, ttl: Math.max(0, (oldest ?? now) + timeWindow - now) };
+    }
+    log.run(key, now);
+    return { current: n + 1, ttl: Math.max(0, (oldest ?? now) + timeWindow - now) };
+  });
 
   return class SqliteRateLimitStore {
     /** Each route counts on its own (`child()` names the route), like the plugin's own stores. */
@@ -28,28 +53,18 @@ export function sqliteRateLimitStore(sqlite: BetterSqlite3.Database, clock: Cloc
       this.prefix = prefix;
     }
 
-    incr(rawKey: string, cb: Callback, timeWindow: number): void {
-      const key = `${this.prefix}${rawKey}`;
+    incr(rawKey: string, cb: Callback, timeWindow: number, max: number): void {
       try {
-        const now = clock.now().getTime();
-        if (now - lastPrune > 60_000) {
-          prune.run(now - 24 * 3600_000);
-          lastPrune = now;
-        }
-        const row = hit.get({ key, now, window: timeWindow });
-        if (!row) throw new Error('rate limit upsert returned nothing');
-        cb(null, { current: row.count, ttl: Math.max(0, row.window_start + timeWindow - now) });
+        cb(null, check.immediate(`${this.prefix}${rawKey}`, clock.now().getTime(), timeWindow, max));
       } catch (error) {
         cb(error as Error);
       }
     }
 
     read(rawKey: string, cb: Callback, timeWindow: number): void {
-      const key = `${this.prefix}${rawKey}`;
       const now = clock.now().getTime();
-      const row = peek.get(key);
-      if (!row || row.window_start + timeWindow <= now) cb(null, { current: 0, ttl: 0 });
-      else cb(null, { current: row.count, ttl: row.window_start + timeWindow - now });
+      const { n, oldest } = window.get(`${this.prefix}${rawKey}`, now - timeWindow) ?? { n: 0, oldest: null };
+      cb(null, { current: n, ttl: oldest === null ? 0 : oldest + timeWindow - now });
     }
 
     child(options: object): SqliteRateLimitStore {

@@ -1,8 +1,15 @@
-import { integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 
-/** Fixed-window per-IP counters for @fastify/rate-limit, shared by every instance. */
-export const rateLimitHits = sqliteTable('rate_limit_hits', {
-  key: text('key').primaryKey(),
-  windowStart: integer('window_start').notNull(),
-  count: integer('count').notNull(),
-});
+/**
+ * Sliding-window log of accepted hits per rate-limit key
+ * (`<METHOD> <route>|ip:<address>`) for @fastify/rate-limit, shared by every
+ * instance: one row per accepted request, kept for one window.
+ */
+export const rateLimitLog = sqliteTable(
+  'rate_limit_log',
+  {
+    key: text('key').notNull(),
+    at: integer('at').notNull(),
+  },
+  (table) => [index('rate_limit_log_key_at').on(table.key, table.at)],
+);

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildTestApp, uniqueEmail, type TestApp } from '../helpers/app.js';
+import { addMember, asUser, buildTestApp, signup, uniqueEmail, type TestApp } from '../helpers/app.js';
 
 /**
  * Attack: credential stuffing and password spraying from one address across
@@ -61,6 +61,45 @@ describe('per-IP limit on credential routes', () => {
     expect((await attempt()).statusCode).toBe(429);
     t.clock.advance(61_000);
     expect((await attempt()).statusCode).toBe(401);
+  });
+
+  it('slides: a budget spent at the end of one minute is not renewed at the start of the next', async () => {
+    await attempt();
+    t.clock.advance(30_000);
+    expect((await attempt()).statusCode).toBe(401);
+    expect((await attempt()).statusCode).toBe(401);
+    // 31 s later the first attempt has left the window; the two at 30 s have not.
+    t.clock.advance(31_000);
+    expect((await attempt()).statusCode).toBe(401);
+    const limited = await attempt();
+    expect(limited.statusCode).toBe(429);
+    // One more fits once the attempts made at 30 s are a minute old: at 90 s, 29 s from now.
+    expect(Number(limited.headers['retry-after'])).toBe(29);
+    t.clock.advance(29_000);
+    expect((await attempt()).statusCode).toBe(401);
+  });
+
+  it('does not count refused requests: knocking on does not extend the wait', async () => {
+    for (let i = 0; i < 3; i += 1) await attempt();
+    for (let i = 0; i < 5; i += 1) {
+      t.clock.advance(10_000);
+      expect((await attempt()).statusCode).toBe(429);
+    }
+    t.clock.advance(10_001);
+    expect((await attempt()).statusCode).toBe(401);
+  });
+
+  it("forgets the addresses of an erased person (their IPs do not outlive the account)", async () => {
+    const owner = await signup(t.app);
+    const member = await addMember(t, owner, 'member');
+    const address = '203.0.113.7';
+    const login = await t.app.inject({ method: 'POST', url: '/v1/login', payload: { email: member.email, password: member.password }, remoteAddress: address });
+    expect(login.statusCode).toBe(200);
+    const rows = () => t.services.database.sqlite.prepare("SELECT count(*) AS n FROM rate_limit_log WHERE key LIKE '%|ip:' || ?").get(address) as { n: number };
+    expect(rows().n).toBe(1);
+    const removed = await t.app.inject({ method: 'DELETE', url: `/v1/orgs/${owner.orgId}/members/${member.userId}`, ...asUser(owner.token) });
+    expect(removed.statusCode).toBe(204);
+    expect(rows().n).toBe(0);
   });
 
   it('counts per client address: another IP is not limited', async () => {

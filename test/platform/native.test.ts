@@ -86,7 +86,7 @@ describe('better-sqlite3 (openSqlite + migrateSqlite)', () => {
     const tables = () =>
       (database.sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
     const first = tables();
-    for (const table of ['orgs', 'users', 'sessions', 'login_throttle', 'password_reset_tokens', 'rate_limit_hits', 'audit_events']) {
+    for (const table of ['orgs', 'users', 'sessions', 'login_throttle', 'password_reset_tokens', 'rate_limit_log', 'audit_events']) {
       expect(first).toContain(table);
     }
     migrateSqlite(database);
