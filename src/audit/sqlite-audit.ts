@@ -131,6 +131,25 @@ export class SqliteAuditLog {
       expectedSeq += 1;
       events += 1;
     }
+    return this.verifyPersonalData(events);
+  }
+
+  /**
+   * The personal data kept beside the chain (`audit_pii`, erasable) must be
+   * what its event committed to: SHA-256 of salt and data equal to the
+   * event's `piiCommitment`. An erased row is simply absent (GDPR Art. 17);
+   * an edited one, or one whose event committed to nothing, is tampering.
+   */
+  private verifyPersonalData(events: number): VerifyResult {
+    const rows = this.sqlite
+      .prepare('SELECT p.seq, p.salt, p.data, e.pii_commitment FROM audit_pii p LEFT JOIN audit_events e ON e.seq = p.seq ORDER BY p.seq')
+      .raw(true)
+      .iterate() as IterableIterator<[number, string, string, string | null]>;
+    for (const [seq, salt, data, commitment] of rows) {
+      if (commitment === null || piiCommitment(salt, data) !== commitment) {
+        return { ok: false, events, brokenSeq: seq, reason: 'personal data of the event does not match its commitment' };
+      }
+    }
     return { ok: true, events };
   }
 

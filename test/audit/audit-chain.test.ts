@@ -72,6 +72,23 @@ describe('audit chain', () => {
 
   /** Attack: an insider edits, deletes or reorders audit rows to hide an action. */
   describe('tamper detection', () => {
+    it('detects edited personal data beside the chain (the IP of a login), at its event', async () => {
+      await someHistory();
+      const row = t.services.database.sqlite.prepare("SELECT p.seq, p.data FROM audit_pii p JOIN audit_events e ON e.seq = p.seq WHERE e.action = 'auth.login.failed'").get() as { seq: number; data: string };
+      expect(row.data).toContain('127.0.0.1');
+      tamper('UPDATE audit_pii SET data = ? WHERE seq = ?', row.data.replace('127.0.0.1', '198.51.100.66'), row.seq);
+      expect(t.services.audit.verify()).toMatchObject({ ok: false, brokenSeq: row.seq, reason: expect.stringContaining('personal data') });
+    });
+
+    it('detects personal data attached to an event that committed to none', async () => {
+      await someHistory();
+      const bare = t.services.database.sqlite.prepare('SELECT seq FROM audit_events WHERE pii_commitment IS NULL ORDER BY seq LIMIT 1').get() as { seq: number } | undefined;
+      if (!bare) throw new Error('every event of the history carries personal data');
+      const donor = t.services.database.sqlite.prepare('SELECT user_id, salt, data FROM audit_pii LIMIT 1').get() as { user_id: string | null; salt: string; data: string };
+      tamper('INSERT INTO audit_pii (seq, user_id, salt, data) VALUES (?, ?, ?, ?)', bare.seq, donor.user_id, donor.salt, donor.data);
+      expect(t.services.audit.verify()).toMatchObject({ ok: false, brokenSeq: bare.seq });
+    });
+
     it('detects an edited row at its sequence number', async () => {
       await someHistory();
       tamper("UPDATE audit_events SET data = '{\"reason\":\"nothing to see\"}' WHERE seq = 4");
