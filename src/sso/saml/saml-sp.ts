@@ -1,4 +1,4 @@
-import { generateServiceProviderMetadata, SAML, SamlStatusError, ValidateInResponseTo, type SamlConfig } from '@node-saml/node-saml';
+import type { SAML, SamlConfig } from '@node-saml/node-saml';
 import { MINUTE } from '../../platform/clock.js';
 import { SsoFailure } from '../failure.js';
 import { certificatePem } from './certificates.js';
@@ -72,7 +72,20 @@ export interface VerifiedResponse {
   assertionXml: string;
 }
 
-function samlFor(settings: SpSettings, store: RequestIdStore): SAML {
+type NodeSaml = typeof import('@node-saml/node-saml');
+let nodeSaml: Promise<NodeSaml> | null = null;
+
+/**
+ * @node-saml/node-saml, loaded on first use. Performance (issue 9): with its
+ * XML and signature stack it takes ~55 ms to import, a twentieth of the
+ * service's start-up, and only SAML logins and metadata need it.
+ */
+function library(): Promise<NodeSaml> {
+  return (nodeSaml ??= import('@node-saml/node-saml'));
+}
+
+function samlFor(lib: NodeSaml, settings: SpSettings, store: RequestIdStore): SAML {
+  const { SAML, ValidateInResponseTo } = lib;
   const config: SamlConfig = {
     issuer: settings.spEntityId,
     audience: settings.spEntityId,
@@ -98,10 +111,11 @@ function samlFor(settings: SpSettings, store: RequestIdStore): SAML {
  * HTTP-Redirect). node-saml stores its ID through `store.saveAsync`.
  */
 export async function authorizeUrl(settings: SpSettings, store: RequestIdStore, relayState: string): Promise<string> {
+  const lib = await library();
   try {
-    return await samlFor(settings, store).getAuthorizeUrlAsync(relayState, undefined, {});
+    return await samlFor(lib, settings, store).getAuthorizeUrlAsync(relayState, undefined, {});
   } catch (error) {
-    throw translate(error);
+    throw translate(lib, error);
   }
 }
 
@@ -111,20 +125,21 @@ export async function authorizeUrl(settings: SpSettings, store: RequestIdStore, 
  * times. Throws {@link SsoFailure} with a stable reason on refusal.
  */
 export async function verifyPostResponse(settings: SpSettings, store: RequestIdStore, samlResponse: string): Promise<VerifiedResponse> {
+  const lib = await library();
   let assertionXml: string | undefined;
   try {
-    const { profile } = await samlFor(settings, store).validatePostResponseAsync({ SAMLResponse: samlResponse });
+    const { profile } = await samlFor(lib, settings, store).validatePostResponseAsync({ SAMLResponse: samlResponse });
     assertionXml = profile?.getAssertionXml?.();
   } catch (error) {
-    throw translate(error);
+    throw translate(lib, error);
   }
   if (typeof assertionXml !== 'string' || assertionXml === '') throw new SsoFailure('assertion_missing');
   return { assertionXml };
 }
 
 /** SP metadata (SAML metadata §2.4.4 SPSSODescriptor): entity id, HTTP-POST ACS, NameID format, WantAssertionsSigned. */
-export function spMetadataXml(settings: Pick<SpSettings, 'spEntityId' | 'acsUrl'>): string {
-  return generateServiceProviderMetadata({
+export async function spMetadataXml(settings: Pick<SpSettings, 'spEntityId' | 'acsUrl'>): Promise<string> {
+  return (await library()).generateServiceProviderMetadata({
     issuer: settings.spEntityId,
     callbackUrl: settings.acsUrl,
     identifierFormat: NAMEID_FORMAT_UNSPECIFIED,
@@ -152,9 +167,9 @@ const REASONS: [RegExp, string][] = [
  * Library errors → {@link SsoFailure}. The library's message is kept in the
  * logged detail only, shortened and with markup stripped: never the XML.
  */
-function translate(error: unknown): SsoFailure {
+function translate(lib: NodeSaml, error: unknown): SsoFailure {
   if (error instanceof SsoFailure) return error;
-  if (error instanceof SamlStatusError) return new SsoFailure('idp_status_error', 'Your identity provider refused the sign-in.');
+  if (error instanceof lib.SamlStatusError) return new SsoFailure('idp_status_error', 'Your identity provider refused the sign-in.');
   const message = error instanceof Error ? error.message : String(error);
   const reason = REASONS.find(([pattern]) => pattern.test(message))?.[1] ?? 'response_invalid';
   return new SsoFailure(reason, undefined, { libraryMessage: safeMessage(message) });
