@@ -34,6 +34,7 @@ RUN groupadd --system --gid 10001 cleverom \
 # Code and configuration stay root-owned (read-only for the service user).
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY bin/server.cjs ./bin/server.cjs
 COPY drizzle ./drizzle
 COPY config ./config
 COPY package.json ./
@@ -44,4 +45,4 @@ EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # server.ts handles SIGTERM (docker stop): in-flight requests finish, the database closes.
-CMD ["node", "dist/server.js"]
+CMD ["node", "bin/server.cjs"]

@@ -81,12 +81,12 @@ export async function stopServer(server: Server): Promise<void> {
   });
 }
 
-/** The production app: `node dist/server.js` (built by `npm run build`). */
+/** The production app: `node bin/server.cjs` (Dockerfile; it starts dist/, built by `npm run build`). */
 export async function startApp(databaseFile: string, secretsKey: string, extraEnv: Record<string, string> = {}): Promise<Server> {
   const port = await freePort();
   return startServer(
     'app',
-    ['dist/server.js'],
+    ['bin/server.cjs'],
     {
       // As the Dockerfile runs it (young generation capped, one malloc arena; see there).
       ...PRODUCTION_MEMORY_ENV,

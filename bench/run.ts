@@ -14,7 +14,7 @@
  * (d) RSS idle and under load; start to /readyz on an existing database.
  *
  * Everything runs as child processes on 127.0.0.1: the app as production runs
- * it (`npm run build`, then `node dist/server.js`), the references with plain
+ * it (`npm run build`, then `node bin/server.cjs`), the references with plain
  * `node`. Figures and their references are measured in alternating slices
  * of a few seconds, so a burst of background load hits both alike; the CPU
  * other processes used during each phase is printed with the results.
@@ -144,7 +144,7 @@ async function main(): Promise<void> {
       ].join('\n'),
     );
 
-    log('npm run build (the app is measured as production runs it: node dist/server.js)');
+    log('npm run build (the app is measured as production runs it: node bin/server.cjs)');
     build();
     log('seeding: owner + session, two staff members, an approved grant, a service token');
     const fixture = await seed(databaseFile, secretsKey);

@@ -3,10 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseSecretsKey } from '../../src/config/load-config.js';
+import { ConfigError, defaultArgon2Concurrency, loadConfig, parseSecretsKey } from '../../src/config/load-config.js';
 import { GOOD_PASSWORD, PROJECT_ROOT, buildTestApp, uniqueEmail, type TestApp } from '../helpers/app.js';
 
 /**
@@ -275,5 +275,26 @@ describe('https PUBLIC_URL end to end', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('argon2 admission defaults (issue 9)', () => {
+  it('queues one hash behind each pool thread when the pool has one thread per core', () => {
+    expect(defaultArgon2Concurrency(2, '2')).toBe(4);
+    expect(defaultArgon2Concurrency(8, '4')).toBe(8);
+  });
+
+  it('runs only as many hashes as cores when the pool is larger (its other threads stay free for file and DNS work)', () => {
+    expect(defaultArgon2Concurrency(2, undefined)).toBe(2); // libuv's default pool of 4
+    expect(defaultArgon2Concurrency(2, '16')).toBe(2);
+    expect(defaultArgon2Concurrency(2, 'lots')).toBe(2);
+  });
+
+  it('reads UV_THREADPOOL_SIZE, bounds the queue by the cores, and lets ARGON2_MAX_CONCURRENT override', () => {
+    const cores = availableParallelism();
+    const pooled = loadConfig({ ...production(), UV_THREADPOOL_SIZE: String(cores) }, PROJECT_ROOT).argon2Admission;
+    expect(pooled).toEqual({ maxConcurrent: 2 * cores, maxQueued: 8 * cores });
+    const chosen = loadConfig({ ...production(), UV_THREADPOOL_SIZE: String(cores), ARGON2_MAX_CONCURRENT: '3' }, PROJECT_ROOT).argon2Admission;
+    expect(chosen.maxConcurrent).toBe(3);
   });
 });
