@@ -18,11 +18,13 @@ const BUSY_RETRY_SECONDS = 1;
  * parameters, so they cost the same work as a wrong password (ASVS 6.3.8).
  *
  * Admission control (issue 9): every hash and verification takes one of
- * `maxConcurrent` slots (default: the CPU count). argon2 runs on libuv's
- * thread pool (4 threads by default), so capping it at the core count keeps
- * a thread free for file and DNS work and avoids time-slicing several 19 MiB
- * computations on one core (which raises every login's latency and gains no
- * throughput). At most `maxQueued` calls wait for a slot, first come first
+ * `maxConcurrent` slots (configuration: `defaultArgon2Concurrency` in
+ * config/load-config.ts). argon2 runs on libuv's thread pool; running more
+ * 19 MiB computations than cores only time-slices them (every login slower,
+ * none more per second), so with a pool of one thread per core (the
+ * production entry point, bin/server.cjs) a slot means "running or queued
+ * right behind a running one", and with a larger pool the slots are the
+ * cores. At most `maxQueued` calls wait for a slot, first come first
  * served; one more is refused at once with `429 rate_limited` and
  * `Retry-After`, before any password is looked at, so a login burst gets a
  * fast answer instead of an unbounded queue (and the refusal is the same for
