@@ -89,32 +89,34 @@ function makeGate(policy: RoutePolicy, deps: PolicyDeps): onRequestHookHandler {
     checkUser(request, principal, policy, deps);
   }
 
-  // Callback style: the common case, a cookie session the repository
-  // remembers, is decided without a promise (issue 9); anything else
-  // (bearer tokens, a database read, a write, staff routes) takes
-  // checkAsync. Both apply the same checks in the same order.
+  /**
+   * The common case, a cookie session the repository remembers, decided
+   * without a promise (issue 9), with the same checks in the same order as
+   * checkAsync: undefined when it needs the database (then checkAsync
+   * decides), null when the request may go on, else the refusal.
+   */
+  function checkRemembered(request: FastifyRequest): unknown {
+    if (policy.auth !== 'user' || policy.staff !== undefined) return undefined;
+    try {
+      const principal = rememberedPrincipal(request, deps);
+      if (principal === undefined) return undefined;
+      request.principal = principal;
+      checkOrigin(request, principal, deps);
+      if (principal?.kind !== 'user') throw new AppError('unauthenticated');
+      checkUser(request, principal, policy, deps);
+      return null;
+    } catch (refusal) {
+      return refusal;
+    }
+  }
+
   return function gate(request, _reply, done) {
     if (policy.auth === undefined && !STATE_CHANGING.has(request.method)) return done();
     // A public cross-site POST (SAML ACS): no session is read, so none can be ridden (see RoutePolicy.crossSitePost).
     if (policy.crossSitePost === true) return done();
-    if (policy.auth === 'user' && policy.staff === undefined) {
-      let refusal: unknown = null;
-      let decided = false;
-      try {
-        const principal = rememberedPrincipal(request, deps);
-        if (principal !== undefined) {
-          decided = true;
-          request.principal = principal;
-          checkOrigin(request, principal, deps);
-          if (principal?.kind !== 'user') throw new AppError('unauthenticated');
-          checkUser(request, principal, policy, deps);
-        }
-      } catch (error) {
-        refusal = error;
-      }
-      if (refusal !== null) return done(refusal as Error);
-      if (decided) return done();
-    }
+    const decided = checkRemembered(request);
+    if (decided === null) return done();
+    if (decided !== undefined) return done(decided as Error);
     checkAsync(request).then(() => done(), done);
   };
 }

@@ -4,9 +4,6 @@ import type { Clock } from '../platform/clock.js';
 
 type Callback = (error: Error | null, result?: { current: number; ttl: number }) => void;
 
-/** Rows are kept at most this long whatever the window (pruned at most once a minute). */
-const KEEP_MS = 24 * 3600_000;
-
 /**
  * A @fastify/rate-limit store kept in the database, so every instance behind
  * a load balancer counts the same hits.
@@ -18,30 +15,29 @@ const KEEP_MS = 24 * 3600_000;
  * accepted in the last `timeWindow` ms, and `Retry-After` is the time until
  * the oldest of them leaves the window. Refused requests are not logged, so
  * a client that keeps knocking gets exactly `max` per window, no more and no
- * fewer. Each check is one transaction (expire, count, log), so instances and
- * processes never both take the last slot.
+ * fewer. Each check is one transaction (count, then log), so instances and
+ * processes never both take the last slot. Rows that have left every window
+ * are deleted at most once a minute, not on each request (credential routes
+ * are a hot path).
  */
 export function sqliteRateLimitStore(sqlite: BetterSqlite3.Database, clock: Clock): FastifyRateLimitStoreCtor {
-  const expire = sqlite.prepare<[string, number]>('DELETE FROM rate_limit_log WHERE key = ? AND at <= ?');
   const window = sqlite.prepare<[string, number], { n: number; oldest: number | null }>(
     'SELECT count(*) AS n, min(at) AS oldest FROM rate_limit_log WHERE key = ? AND at > ?',
   );
   const log = sqlite.prepare<[string, number]>('INSERT INTO rate_limit_log (key, at) VALUES (?, ?)');
-  const prune = sqlite.prepare<[number]>('DELETE FROM rate_limit_log WHERE at < ?');
+  const prune = sqlite.prepare<[number]>('DELETE FROM rate_limit_log WHERE at <= ?');
   let lastPrune = 0;
+  let longestWindow = 0;
 
   const check = sqlite.transaction((key: string, now: number, timeWindow: number, max: number): { current: number; ttl: number } => {
+    longestWindow = Math.max(longestWindow, timeWindow);
     if (now - lastPrune > 60_000) {
-      prune.run(now - Math.max(KEEP_MS, timeWindow));
+      prune.run(now - longestWindow);
       lastPrune = now;
     }
-    expire.run(key, now - timeWindow);
     const { n, oldest } = window.get(key, now - timeWindow) ?? { n: 0, oldest: null };
-    if (n >= max) {
-      // Refused: nothing logged; one more fits once the oldest accepted hit is out of the window.
-      return { current: n + 1, ttl: Math.max(0, (oldest ?? now) + timeWindow - now) };
-    }
-    log.run(key, now);
+    // Refused (n ≥ max): nothing logged; one more fits once the oldest accepted hit is out of the window.
+    if (n < max) log.run(key, now);
     return { current: n + 1, ttl: Math.max(0, (oldest ?? now) + timeWindow - now) };
   });
 
