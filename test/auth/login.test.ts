@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { AppError } from '../../src/platform/errors.js';
 import { GOOD_PASSWORD, buildTestApp, sessionCookie, signup, uniqueEmail, type TestApp } from '../helpers/app.js';
 
 let t: TestApp;
@@ -163,5 +164,65 @@ describe('per-account throttling', () => {
     expect(rows.filter((r) => r.action === 'auth.login.locked')).toHaveLength(1);
     const everything = JSON.stringify(t.services.database.sqlite.prepare('SELECT * FROM audit_events, audit_pii').all());
     expect(everything).not.toContain('wrong password');
+  });
+});
+
+/**
+ * Attack: parallel guessing (issue 23 item 1). An attacker sends many wrong
+ * passwords for one account at once, hoping every request reads the counter
+ * before any failure is written. Each attempt is reserved in the write that
+ * reads the counter, before argon2 runs, so at most 5 are ever checked; the
+ * rest are refused while locked without a hash, identically for unknown
+ * accounts. argon2 runs on the thread pool, so the requests really overlap.
+ */
+describe('parallel guessing', () => {
+  it.each([
+    ['an existing account', true],
+    ['an unknown email', false],
+  ])('checks at most 5 of 12 parallel wrong passwords for %s; the rest get 423 without argon2', async (_label, exists) => {
+    const email = exists ? (await signup(t.app)).email : uniqueEmail('ghost');
+    const verify = vi.spyOn(t.services.hasher, 'verify');
+    const responses = await Promise.all(Array.from({ length: 12 }, (_, i) => loginAs(email, `wrong password number ${i}`)));
+    const statuses = responses.map((r) => r.statusCode).sort();
+    expect(statuses).toEqual([...Array(5).fill(401), ...Array(7).fill(423)]);
+    expect(verify).toHaveBeenCalledTimes(5);
+    const refused = responses.filter((r) => r.statusCode === 423);
+    expect(new Set(refused.map((r) => r.body)).size).toBe(1);
+    expect(refused[0]?.json()).toMatchObject({ code: 'account_locked', retryAfter: 1 });
+    verify.mockRestore();
+    const rows = t.services.database.sqlite.prepare("SELECT action FROM audit_events WHERE action IN ('auth.login.failed', 'auth.login.locked')").all() as { action: string }[];
+    expect(rows.filter((r) => r.action === 'auth.login.failed')).toHaveLength(5);
+    expect(rows.filter((r) => r.action === 'auth.login.locked')).toHaveLength(7);
+  });
+
+  it('lets the right password in once the lock has passed, and clears the counter', async () => {
+    const owner = await signup(t.app);
+    await Promise.all(Array.from({ length: 12 }, () => loginAs(owner.email, 'wrong password, sorry')));
+    expect((await loginAs(owner.email, GOOD_PASSWORD)).statusCode).toBe(423);
+    t.clock.advance(1000);
+    expect((await loginAs(owner.email, GOOD_PASSWORD)).statusCode).toBe(200);
+    // Cleared: four wrong ones in parallel are all checked, none locked.
+    const after = await Promise.all(Array.from({ length: 4 }, () => loginAs(owner.email, 'wrong password, sorry')));
+    expect(after.map((r) => r.statusCode)).toEqual([401, 401, 401, 401]);
+  });
+
+  it('counts the right password in a parallel burst as a success, not a failure', async () => {
+    const owner = await signup(t.app);
+    const responses = await Promise.all([
+      loginAs(owner.email, 'wrong password, sorry'),
+      loginAs(owner.email, 'wrong password, sorry'),
+      loginAs(owner.email, GOOD_PASSWORD),
+    ]);
+    expect(responses.map((r) => r.statusCode).sort()).toEqual([200, 401, 401]);
+  });
+
+  it('gives the reservation back when the argon2 queue refuses the check (429 is not a failure)', async () => {
+    const owner = await signup(t.app);
+    const busy = vi.spyOn(t.services.hasher, 'verify').mockRejectedValue(new AppError('rate_limited'));
+    for (let i = 0; i < 8; i += 1) expect((await loginAs(owner.email, 'wrong password, sorry')).statusCode).toBe(429);
+    busy.mockRestore();
+    const row = t.services.database.sqlite.prepare('SELECT failures, locked_until FROM login_throttle').get() as { failures: number; locked_until: number | null } | undefined;
+    expect(row).toMatchObject({ failures: 0, locked_until: null });
+    expect((await loginAs(owner.email, GOOD_PASSWORD)).statusCode).toBe(200);
   });
 });

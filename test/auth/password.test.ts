@@ -300,6 +300,25 @@ describe('POST /v1/me/reauthenticate', () => {
     expect((await me(owner.token)).statusCode).toBe(200);
   });
 
+  /**
+   * Attack: parallel guessing through step-up (issue 23 item 1). Someone
+   * holding a session (a stolen cookie) guesses the password at
+   * reauthentication in parallel; the same account throttle reserves each
+   * attempt before argon2, so at most 5 are checked.
+   */
+  it('checks at most 5 of 12 parallel wrong passwords; the rest get 423 and the right one works after the lock', async () => {
+    const owner = await signup(t.app);
+    const responses = await Promise.all(Array.from({ length: 12 }, (_, i) => reauthenticate(owner.token, { password: `not the password ${i}` })));
+    expect(responses.map((r) => r.statusCode).sort()).toEqual([...Array(5).fill(401), ...Array(7).fill(423)]);
+    // The login shares the counter.
+    expect((await tryLogin(owner.email, GOOD_PASSWORD)).statusCode).toBe(423);
+    t.clock.advance(1000);
+    expect((await reauthenticate(owner.token, { password: GOOD_PASSWORD })).statusCode).toBe(204);
+    // A right password clears the counter, as a login does.
+    const after = await Promise.all(Array.from({ length: 4 }, () => tryLogin(owner.email, 'not the password')));
+    expect(after.map((r) => r.statusCode)).toEqual([401, 401, 401, 401]);
+  });
+
   it.each([
     ['an empty object', {}],
     ['an unknown field', { pass: GOOD_PASSWORD }],

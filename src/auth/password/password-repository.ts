@@ -4,7 +4,7 @@ import type { SqliteAuditLog } from '../../audit/sqlite-audit.js';
 import type { SqliteDatabase } from '../../platform/db/sqlite.js';
 import { insertSessionRow } from '../session/session-repository.js';
 import type { NewSession } from '../session/session.js';
-import { lockAfter, type ThrottleState } from './throttle.js';
+import { DISABLE_AFTER_FAILURES, FREE_FAILURES, LOCKED_FOR_GOOD, MAX_LOCK_SECONDS, type AttemptReservation } from './throttle.js';
 
 export interface ResetTokenRecord {
   id: string;
@@ -16,10 +16,19 @@ export interface ResetTokenRecord {
 
 /** Each write is one call that runs its own transaction, audit event included. */
 export interface PasswordRepository {
-  throttle(key: string): Promise<ThrottleState | null>;
-  /** Count a failure for `key` and record `event`; returns the new state. */
-  recordLoginFailure(key: string, now: Date, event: AuditEventInput): Promise<ThrottleState>;
-  /** Record an event without touching the counter (e.g. an attempt refused while locked). */
+  /**
+   * Decide, in one conditional write, whether an attempt for `key` may check
+   * a password now: refused while locked; otherwise the attempt is counted
+   * as a failure (and the lock it would cause is set) before any hash runs.
+   * A correct password clears the counter afterwards (`recordLoginSuccess`,
+   * `clearThrottle`); a wrong one needs no further write to the counter.
+   */
+  reserveAttempt(key: string, now: Date): Promise<AttemptReservation>;
+  /** Give back a reservation whose attempt checked no password (the argon2 queue refused it). */
+  releaseAttempt(key: string, now: Date): Promise<void>;
+  /** Clear the counter of `key` (a correct password outside a login). */
+  clearThrottle(key: string): Promise<void>;
+  /** Record an event without touching the counter (a failure already reserved, a refusal while locked). */
   recordEvent(event: AuditEventInput): Promise<void>;
   /** Reset the counter, store a session (if any) and a rehashed password (if any). */
   recordLoginSuccess(input: {
@@ -56,36 +65,80 @@ export interface PasswordRepository {
   }): Promise<string | null>;
 }
 
+/**
+ * The lock after `n` consecutive failures, as SQL over the parameters of
+ * `THROTTLE_PARAMS` (throttle.ts): none below 5; then 2^(n−5) s, at most
+ * 15 min; from 100 on, until a password reset. `n` is an SQL expression.
+ */
+function lockAfterSql(n: string): string {
+  return `CASE WHEN ${n} >= @disableAfter THEN @lockedForGood
+               WHEN ${n} >= @free THEN @now + 1000 * min(@maxLockSeconds, 1 << min(${n} - @free, 30))
+               ELSE NULL END`;
+}
+
+const THROTTLE_PARAMS = {
+  free: FREE_FAILURES,
+  disableAfter: DISABLE_AFTER_FAILURES,
+  maxLockSeconds: MAX_LOCK_SECONDS,
+  lockedForGood: LOCKED_FOR_GOOD.getTime(),
+} as const;
+
 export class SqlitePasswordRepository implements PasswordRepository {
   private readonly sqlite: BetterSqlite3.Database;
-  private readonly getThrottle: BetterSqlite3.Statement<[string], { failures: number; locked_until: number | null }>;
+  private readonly reserveStmt: BetterSqlite3.Statement<[Record<string, string | number>], { failures: number }>;
+  private readonly lockStmt: BetterSqlite3.Statement<[string], { locked_until: number | null }>;
+  private readonly releaseStmt: BetterSqlite3.Statement<[Record<string, string | number>]>;
 
   constructor(
     private readonly database: SqliteDatabase,
     private readonly audit: SqliteAuditLog,
   ) {
     this.sqlite = database.sqlite;
-    this.getThrottle = this.sqlite.prepare('SELECT failures, locked_until FROM login_throttle WHERE key = ?');
+    // Issue 23 item 1: the read of the counter and the count of this attempt
+    // are one statement. The upsert's WHERE refuses the update while a lock is
+    // in force, so no row comes back and the attempt runs no hash; otherwise
+    // the incremented row, with the lock it now carries, is the answer. On
+    // PostgreSQL the same INSERT … ON CONFLICT DO UPDATE … WHERE … RETURNING
+    // re-reads the locked row, so instances sharing a database agree.
+    this.reserveStmt = this.sqlite.prepare(
+      `INSERT INTO login_throttle (key, failures, locked_until, updated_at)
+       VALUES (@key, 1, ${lockAfterSql('1')}, @now)
+       ON CONFLICT (key) DO UPDATE SET
+         failures = login_throttle.failures + 1,
+         locked_until = ${lockAfterSql('login_throttle.failures + 1')},
+         updated_at = @now
+       WHERE login_throttle.locked_until IS NULL OR login_throttle.locked_until <= @now
+       RETURNING failures`,
+    );
+    this.lockStmt = this.sqlite.prepare('SELECT locked_until FROM login_throttle WHERE key = ?');
+    // The lock this reservation added goes with it; a longer one already in force stays (capped below the reset-only lock).
+    this.releaseStmt = this.sqlite.prepare(
+      `UPDATE login_throttle SET
+         failures = failures - 1,
+         locked_until = CASE WHEN failures - 1 < @free THEN NULL
+                             WHEN failures - 1 < @disableAfter THEN min(locked_until, @now + 1000 * @maxLockSeconds)
+                             ELSE locked_until END,
+         updated_at = @now
+       WHERE key = @key AND failures > 0`,
+    );
   }
 
-  async throttle(key: string): Promise<ThrottleState | null> {
-    const row = this.getThrottle.get(key);
-    return row ? { failures: row.failures, lockedUntil: row.locked_until === null ? null : new Date(row.locked_until) } : null;
-  }
-
-  async recordLoginFailure(key: string, now: Date, event: AuditEventInput): Promise<ThrottleState> {
-    return this.database.transaction(() => {
-      const failures = (this.getThrottle.get(key)?.failures ?? 0) + 1;
-      const lockedUntil = lockAfter(failures, now);
-      this.sqlite
-        .prepare(
-          `INSERT INTO login_throttle (key, failures, locked_until, updated_at) VALUES (?, ?, ?, ?)
-           ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until, updated_at = excluded.updated_at`,
-        )
-        .run(key, failures, lockedUntil?.getTime() ?? null, now.getTime());
-      this.audit.append({ ...event, data: { ...event.data, consecutiveFailures: failures } });
-      return { failures, lockedUntil };
+  async reserveAttempt(key: string, now: Date): Promise<AttemptReservation> {
+    return this.database.transaction((): AttemptReservation => {
+      const reserved = this.reserveStmt.get({ ...THROTTLE_PARAMS, key, now: now.getTime() });
+      if (reserved) return { kind: 'reserved', failures: reserved.failures };
+      const lockedUntil = this.lockStmt.get(key)?.locked_until ?? null;
+      if (lockedUntil === null) throw new Error('login_throttle refused a reservation without a lock');
+      return { kind: 'locked', lockedUntil: new Date(lockedUntil) };
     });
+  }
+
+  async releaseAttempt(key: string, now: Date): Promise<void> {
+    this.releaseStmt.run({ ...THROTTLE_PARAMS, key, now: now.getTime() });
+  }
+
+  async clearThrottle(key: string): Promise<void> {
+    this.database.statement('DELETE FROM login_throttle WHERE key = ?').run(key);
   }
 
   async recordEvent(event: AuditEventInput): Promise<void> {

@@ -10,7 +10,7 @@ import { normalizeEmail } from '../../users/user.js';
 import type { UserRepository } from '../../users/user-repository.js';
 import type { SessionService } from '../session/session-service.js';
 import type { NewSession, Session } from '../session/session.js';
-import type { PasswordHasher } from './hasher.js';
+import type { PasswordHasher, VerifyOutcome } from './hasher.js';
 import type { PasswordRepository } from './password-repository.js';
 import { checkPassword, normalizePassword } from './policy.js';
 import { secondsLocked } from './throttle.js';
@@ -77,27 +77,34 @@ export class PasswordService {
     const email = normalizeEmail(emailInput);
     const password = normalizePassword(passwordInput);
     const key = throttleKey(email);
-    const now = this.deps.clock.now();
-
-    const locked = secondsLocked(await this.deps.repo.throttle(key), now);
-    if (locked > 0) {
-      const user = await this.deps.users.byEmail(email);
-      await this.deps.repo.recordEvent(this.loginEvent('auth.login.locked', user, context, { retryAfter: locked }));
-      this.deps.onLoginOutcome?.('locked');
-      throw lockedError(locked);
-    }
-
     const user = await this.deps.users.byEmail(email);
-    const verdict = await this.deps.hasher.verify(user?.passwordHash ?? null, password);
+
+    const attempt = await this.attempt(key, () => this.deps.hasher.verify(user?.passwordHash ?? null, password));
+    if (attempt.kind === 'locked') {
+      await this.deps.repo.recordEvent(this.loginEvent('auth.login.locked', user, context, { retryAfter: attempt.retryAfter }));
+      this.deps.onLoginOutcome?.('locked');
+      throw lockedError(attempt.retryAfter);
+    }
+    const { verdict } = attempt;
     if (!user || !verdict.ok) {
-      await this.deps.repo.recordLoginFailure(key, now, this.loginEvent('auth.login.failed', user, context, { reason: 'invalid_credentials' }));
+      // Already counted by the reservation; only the event is left to write.
+      await this.deps.repo.recordEvent(
+        this.loginEvent('auth.login.failed', user, context, { reason: 'invalid_credentials', consecutiveFailures: attempt.failures }),
+      );
       this.deps.onLoginOutcome?.('failure');
       throw new AppError('invalid_credentials');
     }
     // GDPR Art. 18: a restricted account cannot log in. Said only after the
-    // password is right, so a stranger learns nothing about the account.
+    // password is right, so a stranger learns nothing about the account. The
+    // password was right, so the counter is cleared as on any success.
     if (user.status !== 'active') {
-      await this.deps.repo.recordEvent(this.loginEvent('auth.login.refused', user, context, { reason: 'account_restricted' }));
+      await this.deps.repo.recordLoginSuccess({
+        throttleKey: key,
+        userId: user.id,
+        rehash: null,
+        session: null,
+        event: this.loginEvent('auth.login.refused', user, context, { reason: 'account_restricted' }),
+      });
       this.deps.onLoginOutcome?.('failure');
       throw new AppError('account_restricted');
     }
@@ -131,19 +138,47 @@ export class PasswordService {
   }
 
   /**
-   * `POST /v1/me/reauthenticate` with a password: marks the session fresh for
-   * 10 minutes. Wrong passwords count against the same account throttle.
+   * One password check under the account throttle (SECURITY.md "throttling";
+   * NIST SP 800-63B-4 §3.2.2). The attempt is reserved — counted as a failure
+   * in the same write that reads the counter — before the hash runs, so
+   * parallel requests cannot all be checked before the lock applies (issue
+   * 23 item 1). A refusal while locked runs no argon2. If the hash never ran
+   * (the argon2 queue answered `429`), the reservation is given back.
+   */
+  private async attempt(
+    key: string,
+    verify: () => Promise<VerifyOutcome>,
+  ): Promise<{ kind: 'locked'; retryAfter: number } | { kind: 'checked'; verdict: VerifyOutcome; failures: number }> {
+    const now = this.deps.clock.now();
+    const reservation = await this.deps.repo.reserveAttempt(key, now);
+    if (reservation.kind === 'locked') return { kind: 'locked', retryAfter: Math.max(1, secondsLocked(reservation.lockedUntil, now)) };
+    let verdict: VerifyOutcome;
+    try {
+      verdict = await verify();
+    } catch (error) {
+      await this.deps.repo.releaseAttempt(key, this.deps.clock.now());
+      throw error;
+    }
+    return { kind: 'checked', verdict, failures: reservation.failures };
+  }
+
+  /**
+   * `POST /v1/me/reauthenticate` (and a password change) with a password.
+   * Wrong passwords count against the same account throttle as logins; a
+   * right one clears it, as a login does.
    */
   async verifyPasswordOf(user: User, passwordInput: string, context: RequestContext): Promise<void> {
     const key = throttleKey(user.email);
-    const now = this.deps.clock.now();
-    const locked = secondsLocked(await this.deps.repo.throttle(key), now);
-    if (locked > 0) throw lockedError(locked);
-    const verdict = await this.deps.hasher.verify(user.passwordHash, normalizePassword(passwordInput));
-    if (!verdict.ok) {
-      await this.deps.repo.recordLoginFailure(key, now, this.loginEvent('auth.reauthentication.failed', user, context, { reason: 'invalid_credentials' }));
+    const password = normalizePassword(passwordInput);
+    const attempt = await this.attempt(key, () => this.deps.hasher.verify(user.passwordHash, password));
+    if (attempt.kind === 'locked') throw lockedError(attempt.retryAfter);
+    if (!attempt.verdict.ok) {
+      await this.deps.repo.recordEvent(
+        this.loginEvent('auth.reauthentication.failed', user, context, { reason: 'invalid_credentials', consecutiveFailures: attempt.failures }),
+      );
       throw new AppError('invalid_credentials');
     }
+    await this.deps.repo.clearThrottle(key);
   }
 
   /**
