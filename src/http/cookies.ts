@@ -13,6 +13,13 @@ export function sessionCookieName(settings: CookieSettings): string {
   return settings.secure ? '__Host-cleverom_session' : 'cleverom_session';
 }
 
+/**
+ * Response header carrying a rotated session token to a bearer client
+ * (`POST /v1/me/reauthenticate`, docs/api.md). Sent only to callers that
+ * authenticated with `Authorization: Bearer`.
+ */
+export const SESSION_TOKEN_HEADER = 'cleverom-session-token';
+
 export function setSessionCookie(reply: FastifyReply, settings: CookieSettings, next: NewSession): void {
   reply.setCookie(sessionCookieName(settings), next.token, {
     httpOnly: true,

@@ -52,10 +52,11 @@ function validatePolicy(route: RouteOptions, policy: RoutePolicy): void {
   if (policy.role !== undefined && !(ORG_ROLES as readonly string[]).includes(policy.role)) throw new Error(`${where}: unknown role ${policy.role}`);
   if (policy.feature !== undefined && !(FEATURES as readonly string[]).includes(policy.feature)) throw new Error(`${where}: unknown feature ${policy.feature}`);
   if (policy.aal !== undefined && policy.aal !== 1 && policy.aal !== 2) throw new Error(`${where}: aal must be 1 or 2`);
+  if (policy.fresh !== undefined && policy.fresh !== true && policy.fresh !== 'second_factor') throw new Error(`${where}: fresh must be true or 'second_factor'`);
   if (policy.staff !== undefined && policy.staff !== 'any' && policy.staff !== 'security_admin') throw new Error(`${where}: unknown staff role ${String(policy.staff)}`);
   if (policy.staff !== undefined && policy.role !== undefined) throw new Error(`${where}: staff routes take no organization role`);
   const needsUser =
-    policy.role !== undefined || policy.aal !== undefined || policy.fresh === true || policy.duringMfaEnrolment === true || policy.staff !== undefined;
+    policy.role !== undefined || policy.aal !== undefined || policy.fresh !== undefined || policy.duringMfaEnrolment === true || policy.staff !== undefined;
   if (needsUser && policy.auth !== 'user') throw new Error(`${where}: role/aal/fresh need auth: 'user'`);
   if (policy.role !== undefined && !route.url.includes(':orgId')) throw new Error(`${where}: role gates need an :orgId route`);
   if (policy.crossSitePost !== undefined) {
@@ -84,6 +85,7 @@ function makeGate(policy: RoutePolicy, deps: PolicyDeps): onRequestHookHandler {
 
     if (policy.staff !== undefined) {
       await requireStaff(request, principal, policy.staff, deps);
+      requireFresh(principal, policy, deps);
       return;
     }
     checkUser(request, principal, policy, deps);
@@ -155,9 +157,27 @@ function checkUser(request: FastifyRequest, principal: UserPrincipal, policy: Ro
   if (policy.aal === 2 && principal.session.aal < 2) {
     throw new AppError('forbidden', { publicDetail: 'This needs a session with two-factor authentication.' });
   }
-  if (policy.fresh && !deps.sessions.isRecentlyAuthenticated(principal.session)) {
-    throw new AppError('reauthentication_required');
-  }
+  requireFresh(principal, policy, deps);
+}
+
+/**
+ * Sensitive actions need an authentication within the last 10 minutes
+ * (SECURITY.md "session lifetime"); staff requests and decisions need a
+ * second factor within them (SECURITY.md "staff"; issue 23 item 5).
+ */
+function requireFresh(principal: UserPrincipal, policy: RoutePolicy, deps: PolicyDeps): void {
+  if (policy.fresh === undefined) return;
+  const level = policy.fresh === 'second_factor' ? 'second_factor' : 'any';
+  if (deps.sessions.isRecentlyAuthenticated(principal.session, level)) return;
+  throw new AppError(
+    'reauthentication_required',
+    level === 'second_factor'
+      ? {
+          publicDetail: 'Confirm it is you with a code from your authenticator app (POST /v1/me/reauthenticate {code}); a password alone is not enough here.',
+          extra: { reason: 'second_factor_required' },
+        }
+      : {},
+  );
 }
 
 /**

@@ -27,8 +27,13 @@ export interface RoutePolicy {
   feature?: Feature;
   /** Minimum authenticator assurance level of the session. */
   aal?: 1 | 2;
-  /** The session must have authenticated within the last 10 minutes. */
-  fresh?: boolean;
+  /**
+   * The session must have authenticated within the last 10 minutes:
+   * `true` by any means (login, password or code reauthentication);
+   * `'second_factor'` with a second factor (an AAL2 login or a
+   * reauthentication with a code), not a password alone.
+   */
+  fresh?: true | 'second_factor';
   /**
    * Reachable by a session that must still enrol a second factor (its
    * organization requires MFA): enrolment, `GET /v1/me`, logout.

@@ -27,7 +27,7 @@ const SignupResponse = Type.Object({
 export async function removeMember(services: Services, request: FastifyRequest<{ Params: { orgId: string; userId: string } }>): Promise<void> {
   const { user, session } = userOf(request);
   const target = await services.orgs.member(request.params.orgId, request.params.userId);
-  if (target.id === user.id && !services.sessions.isRecentlyAuthenticated(session)) throw new AppError('reauthentication_required');
+  if (target.id === user.id && !services.sessions.isRecentlyAuthenticated(session, 'any')) throw new AppError('reauthentication_required');
   await services.privacy.erase({ actor: user, target, context: request.requestContext }, 'keep', {
     action: 'member.removed',
     data: { role: target.role ?? 'member' },

@@ -108,7 +108,7 @@ export function privacyRoutes(scope: FastifyInstance, services: Services): void 
       const privacyRequest = await forMember(request);
       const erasingSelf = privacyRequest.actor.id === privacyRequest.target.id;
       // The same rule as POST /v1/me/erasure when the admin names themselves.
-      if (erasingSelf && !services.sessions.isRecentlyAuthenticated(userOf(request).session)) throw new AppError('reauthentication_required');
+      if (erasingSelf && !services.sessions.isRecentlyAuthenticated(userOf(request).session, 'any')) throw new AppError('reauthentication_required');
       const { organizationDeleted } = await services.privacy.erase(privacyRequest, 'keep');
       if (erasingSelf) clearSessionCookie(reply, cookies);
       return reply.status(202).send({ status: 'completed', userId: privacyRequest.target.id, organizationDeleted });
@@ -187,7 +187,7 @@ export function privacyRoutes(scope: FastifyInstance, services: Services): void 
     async (request) => {
       const { user, session } = userOf(request);
       // Changing the address that password resets go to needs a fresh authentication.
-      if (request.body.email !== undefined && !services.sessions.isRecentlyAuthenticated(session)) throw new AppError('reauthentication_required');
+      if (request.body.email !== undefined && !services.sessions.isRecentlyAuthenticated(session, 'any')) throw new AppError('reauthentication_required');
       const result = await services.privacy.rectify(user, request.body, request.requestContext);
       return { user: publicUser(result.user), pendingEmail: result.pendingEmail };
     },

@@ -50,10 +50,18 @@ export function staffRoutes(scope: FastifyInstance, services: Services): void {
     return { id: view.id, status: view.status, ...(view.expiresAt && view.status === 'active' ? { expiresAt: view.expiresAt } : {}) };
   };
 
+  /**
+   * SECURITY.md "staff": requesting, approving and break-glass need a second
+   * factor within the last 10 minutes (issue 23 item 5). A session kept alive
+   * since a morning login, or refreshed with a password only, is not enough:
+   * `401 reauthentication_required` until `POST /v1/me/reauthenticate {code}`.
+   */
+  const withFreshFactor = { auth: 'user', staff: 'any', fresh: 'second_factor' } as const;
+
   app.post(
     '/v1/staff/access-requests',
     {
-      config: { auth: 'user', staff: 'any' },
+      config: withFreshFactor,
       schema: {
         tags: ['staff'],
         summary: 'Request just-in-time access to an organization',
@@ -97,7 +105,7 @@ export function staffRoutes(scope: FastifyInstance, services: Services): void {
     app.post(
       `/v1/staff/access-requests/:id/${verb}`,
       {
-        config: { auth: 'user', staff: 'any' },
+        config: withFreshFactor,
         schema: {
           tags: ['staff'],
           summary: `${verb === 'approve' ? 'Approve' : 'Deny'} a request (security_admin, not the requester)`,

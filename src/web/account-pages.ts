@@ -292,7 +292,9 @@ export function accountPages(scope: FastifyInstance, services: Services): void {
       }
       const { user, session } = userOf(request);
       try {
-        await services.passwords.reauthenticate({ user, session, password, code, context: request.requestContext });
+        const next = await services.passwords.reauthenticate({ user, session, password, code, context: request.requestContext });
+        // ASVS 7.2.4: the session continues under a new token; the old one has ended.
+        setSessionCookie(reply, cookies, next);
         const separator = returnTo.includes('?') ? '&' : '?';
         const [path, hash] = returnTo.split('#');
         return seeOther(reply, `${path}${separator}done=confirmed${hash === undefined ? '' : `#${hash}`}`);

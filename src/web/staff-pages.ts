@@ -17,7 +17,8 @@ const RequestForm = formBody({
   ticket: Type.Optional(Type.String({ maxLength: 100 })),
   durationMinutes: Type.Optional(Type.String({ maxLength: 4 })),
 });
-const DecisionParams = Type.Object({ id: Id, verb: Type.Union([Type.Literal('approve'), Type.Literal('deny'), Type.Literal('revoke')]) });
+const DecisionParams = Type.Object({ id: Id, verb: Type.Union([Type.Literal('approve'), Type.Literal('deny')]) });
+const RevokeParams = Type.Object({ id: Id });
 const DecisionForm = formBody({ comment: Type.Optional(Type.String({ maxLength: 1000 })) });
 const AuditQuery = Type.Object(
   {
@@ -50,6 +51,8 @@ export function staffPages(scope: FastifyInstance, services: Services): void {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
   const csrf = { preValidation: scope.csrfProtection, attachValidation: true } as const;
   const anyStaff = { auth: 'user', staff: 'any' } as const;
+  // As in the API (staff/routes.ts): requesting and deciding need a second factor within 10 minutes.
+  const withFreshFactor = { auth: 'user', staff: 'any', fresh: 'second_factor' } as const;
 
   async function consolePage(request: FastifyRequest, reply: FastifyReply, failed: FormFailure | null = null): Promise<FastifyReply> {
     const staff = staffOf(request);
@@ -106,7 +109,7 @@ export function staffPages(scope: FastifyInstance, services: Services): void {
 
   app.get('/staff', { config: anyStaff, schema: { hide: true } }, async (request, reply) => consolePage(request, reply));
 
-  app.post('/staff/access-requests', { ...csrf, config: anyStaff, schema: { hide: true, body: RequestForm } }, async (request, reply) => {
+  app.post('/staff/access-requests', { ...csrf, config: withFreshFactor, schema: { hide: true, body: RequestForm } }, async (request, reply) => {
     const invalid = validationFailure(request, 'request');
     if (invalid) return consolePage(request, reply, invalid);
     const body = request.body;
@@ -133,8 +136,7 @@ export function staffPages(scope: FastifyInstance, services: Services): void {
     }
   });
 
-  app.post('/staff/access-requests/:id/:verb', { ...csrf, config: anyStaff, schema: { hide: true, params: DecisionParams, body: DecisionForm } }, async (request, reply) => {
-    const { id, verb } = request.params;
+  async function decisionRoute(verb: 'approve' | 'deny' | 'revoke', id: string, request: FastifyRequest<{ Body: { comment?: string } }>, reply: FastifyReply): Promise<FastifyReply> {
     const form = `decision-${id}`;
     const invalid = validationFailure(request, form);
     if (invalid) return consolePage(request, reply, invalid);
@@ -151,7 +153,15 @@ export function staffPages(scope: FastifyInstance, services: Services): void {
       if (!failed) throw error;
       return consolePage(request, reply, failed);
     }
-  });
+  }
+
+  // Ending access early needs no fresh factor (it only takes access away).
+  app.post('/staff/access-requests/:id/revoke', { ...csrf, config: anyStaff, schema: { hide: true, params: RevokeParams, body: DecisionForm } }, async (request, reply) =>
+    decisionRoute('revoke', request.params.id, request, reply),
+  );
+  app.post('/staff/access-requests/:id/:verb', { ...csrf, config: withFreshFactor, schema: { hide: true, params: DecisionParams, body: DecisionForm } }, async (request, reply) =>
+    decisionRoute(request.params.verb, request.params.id, request, reply),
+  );
 
   // Read-only view of an organization during a grant: each read is checked and audited by the staff service.
   app.get('/staff/orgs/:orgId', { config: anyStaff, schema: { hide: true, params: Type.Object({ orgId: Id }) } }, async (request, reply) => {

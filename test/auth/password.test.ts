@@ -281,10 +281,47 @@ describe('POST /v1/me/reauthenticate', () => {
     t.clock.advance(20 * MINUTE);
     const response = await reauthenticate(owner.token, { password: GOOD_PASSWORD });
     expect(response.statusCode).toBe(204);
-    const after = await reauthenticatedAt(owner.token);
+    const after = await reauthenticatedAt(sessionCookie(response));
     expect(after).toBe(t.clock.now().getTime());
     expect(after).not.toBe(before);
     expect(auditActions(t)).toContain('auth.reauthenticated');
+  });
+
+  /**
+   * Attack: session fixation across step-up (issue 23 item 3; ASVS 7.2.4).
+   * A token planted or stolen before the step-up must not gain its freshness:
+   * reauthentication issues a new token and ends the old one.
+   */
+  it('rotates the session token: the new cookie works, the old token answers 401, lifetime and AAL carry over', async () => {
+    const owner = await signup(t.app);
+    const oldSession = (await me(owner.token)).json().session as { id: string; aal: number; expiresAt: string };
+    t.clock.advance(20 * MINUTE);
+    const response = await reauthenticate(owner.token, { password: GOOD_PASSWORD });
+    expect(response.statusCode).toBe(204);
+    const fresh = sessionCookie(response);
+    expect(fresh).not.toBe(owner.token);
+    // A cookie caller never gets the token in a header that page scripts could read.
+    expect(response.headers['cleverom-session-token']).toBeUndefined();
+    const old = await me(owner.token);
+    expect(old.statusCode).toBe(401);
+    expect(old.json().code).toBe('unauthenticated');
+    const now = await me(fresh);
+    expect(now.statusCode).toBe(200);
+    // Reauthenticating never extends the absolute lifetime of the login.
+    expect(now.json().session).toMatchObject({ aal: oldSession.aal, expiresAt: oldSession.expiresAt });
+    expect((await t.app.inject({ method: 'GET', url: '/v1/me/sessions', ...asUser(fresh) })).json().sessions).toHaveLength(1);
+  });
+
+  it('gives a bearer client the new token in the Cleverom-Session-Token header; the old bearer token stops working', async () => {
+    const owner = await signup(t.app);
+    const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+    const response = await t.app.inject({ method: 'POST', url: '/v1/me/reauthenticate', headers: bearer(owner.token), payload: { password: GOOD_PASSWORD } });
+    expect(response.statusCode).toBe(204);
+    const next = response.headers['cleverom-session-token'];
+    expect(typeof next).toBe('string');
+    expect(next).toBe(sessionCookie(response));
+    expect((await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(owner.token) })).statusCode).toBe(401);
+    expect((await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(String(next)) })).statusCode).toBe(200);
   });
 
   it('with a wrong password answers 401 invalid_credentials and does not refresh the session', async () => {

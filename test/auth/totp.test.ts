@@ -249,11 +249,12 @@ describe('management', () => {
 
     const reauth = await t.app.inject({ method: 'POST', url: '/v1/me/reauthenticate', ...asUser(token), payload: { password: GOOD_PASSWORD } });
     expect(reauth.statusCode).toBe(204);
-    const wrong = await t.app.inject({ method: 'DELETE', url: '/v1/me/mfa/totp', ...asUser(token), payload: { code: '000000' } });
+    const fresh = sessionCookie(reauth);
+    const wrong = await t.app.inject({ method: 'DELETE', url: '/v1/me/mfa/totp', ...asUser(fresh), payload: { code: '000000' } });
     expect(wrong.statusCode).toBe(401);
     expect(wrong.json().code).toBe('invalid_code');
     t.clock.advance(STEP);
-    const ok = await t.app.inject({ method: 'DELETE', url: '/v1/me/mfa/totp', ...asUser(token), payload: { code: await totpCodeAt(secret, t.clock.now()) } });
+    const ok = await t.app.inject({ method: 'DELETE', url: '/v1/me/mfa/totp', ...asUser(fresh), payload: { code: await totpCodeAt(secret, t.clock.now()) } });
     expect(ok.statusCode).toBe(204);
     expect((await passwordStep(owner.email)).statusCode).toBe(200);
     expect(auditActions(t)).toContain('mfa.totp.disabled');
@@ -264,8 +265,11 @@ describe('management', () => {
     const { secret, token } = await enrolTotp(t, owner);
     t.clock.advance(STEP);
     const code = await totpCodeAt(secret, t.clock.now());
-    expect((await t.app.inject({ method: 'POST', url: '/v1/me/reauthenticate', ...asUser(token), payload: { code } })).statusCode).toBe(204);
-    expect((await t.app.inject({ method: 'POST', url: '/v1/me/reauthenticate', ...asUser(token), payload: { code } })).statusCode).toBe(401);
+    const first = await t.app.inject({ method: 'POST', url: '/v1/me/reauthenticate', ...asUser(token), payload: { code } });
+    expect(first.statusCode).toBe(204);
+    const replay = await t.app.inject({ method: 'POST', url: '/v1/me/reauthenticate', ...asUser(sessionCookie(first)), payload: { code } });
+    expect(replay.statusCode).toBe(401);
+    expect(replay.json().code).toBe('invalid_code');
   });
 
   it('regenerating recovery codes needs a fresh reauthentication', async () => {

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { expect } from 'vitest';
-import { asUser, type SignedUp, type TestApp } from '../helpers/app.js';
+import { asUser, sessionCookie, type SignedUp, type TestApp } from '../helpers/app.js';
 
 export interface AuditRow {
   seq: number;
@@ -37,10 +37,14 @@ export function asUserFrom(token: string, ip: string, userAgent: string): { cook
   return { ...base, remoteAddress: ip, headers: { ...base.headers, 'user-agent': userAgent } };
 }
 
-/** `POST /v1/me/reauthenticate` with the password: the session is fresh for 10 minutes. */
+/**
+ * `POST /v1/me/reauthenticate` with the password: the session is fresh for 10
+ * minutes, under a new token (ASVS 7.2.4), which replaces `user.token`.
+ */
 export async function reauthenticate(t: TestApp, user: SignedUp): Promise<void> {
   const response = await t.app.inject({ method: 'POST', url: '/v1/me/reauthenticate', ...asUser(user.token), payload: { password: user.password } });
   expect(response.statusCode, response.body).toBe(204);
+  user.token = sessionCookie(response);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { addMember, asUser, auditActions, signup, type SignedUp } from '../helpers/app.js';
+import { addMember, asUser, auditActions, sessionCookie, signup, type SignedUp } from '../helpers/app.js';
 import { TestOidcProvider } from '../helpers/oidc-provider.js';
 import { createConnection, createdConnection, enterpriseOwner, ssoLogin, useOidcSsoSuite, verifyDomain, type SsoTestApp } from '../helpers/sso.js';
 
@@ -116,6 +116,8 @@ describe('create', () => {
     expect(stale.json().code).toBe('reauthentication_required');
     const reauth = await t.app.inject({ method: 'POST', url: '/v1/me/reauthenticate', ...asUser(owner.token), payload: { password: owner.password } });
     expect(reauth.statusCode).toBe(204);
+    // The session goes on under a new token (ASVS 7.2.4).
+    owner.token = sessionCookie(reauth);
     expect((await createConnection(t, owner, input())).statusCode).toBe(201);
   });
 });

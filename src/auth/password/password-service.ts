@@ -184,9 +184,12 @@ export class PasswordService {
   /**
    * `POST /v1/me/reauthenticate`: a password and/or a second-factor code; each
    * given must be right. Codes are checked by the verifier the TOTP feature
-   * plugs in; without one, a code cannot be used.
+   * plugs in; without one, a code cannot be used. On success the session is
+   * rotated (ASVS 7.2.4): the caller gets a new token and the old one stops
+   * working. With a code, the session records a second factor now (staff
+   * decisions need one within 10 minutes); a password alone does not.
    */
-  async reauthenticate(input: { user: User; session: Session; password?: string | undefined; code?: string | undefined; context: RequestContext }): Promise<void> {
+  async reauthenticate(input: { user: User; session: Session; password?: string | undefined; code?: string | undefined; context: RequestContext }): Promise<NewSession> {
     if (input.password === undefined && input.code === undefined) {
       throw validationFailed([{ field: 'password', message: 'give a password or a code' }]);
     }
@@ -195,7 +198,10 @@ export class PasswordService {
       if (!this.codeVerifier) throw new AppError('invalid_code');
       await this.codeVerifier.verifyCode(input.user, input.code, input.context);
     }
-    await this.deps.sessions.markFresh(input.user, input.session, input.code !== undefined ? 'totp' : 'password', input.context);
+    const next = await this.deps.sessions.reauthenticated(input.user, input.session, input.code !== undefined ? 'totp' : 'password', input.context);
+    // The session was revoked or expired while the check ran.
+    if (!next) throw new AppError('unauthenticated');
+    return next;
   }
 
   setCodeVerifier(verifier: CodeVerifier): void {

@@ -2,7 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { Services } from '../../app.js';
-import { clearSessionCookie, setMfaCookie, setSessionCookie } from '../../http/cookies.js';
+import { SESSION_TOKEN_HEADER, clearSessionCookie, setMfaCookie, setSessionCookie } from '../../http/cookies.js';
 import { userOf } from '../../http/policy.js';
 import { Email, OpaqueToken, Password, SessionSummary, UserView } from '../../http/schemas.js';
 import { AppError } from '../../platform/errors.js';
@@ -116,8 +116,20 @@ export function passwordRoutes(scope: FastifyInstance, services: Services): void
       },
     },
     async (request, reply) => {
-      const { user, session } = userOf(request);
-      await services.passwords.reauthenticate({ user, session, password: request.body.password, code: request.body.code, context: request.requestContext });
+      const principal = userOf(request);
+      const next = await services.passwords.reauthenticate({
+        user: principal.user,
+        session: principal.session,
+        password: request.body.password,
+        code: request.body.code,
+        context: request.requestContext,
+      });
+      // ASVS 7.2.4: a new token; the old one has ended. Browsers get it as the
+      // cookie; a bearer client reads it from the header (docs/api.md). The
+      // header is never sent to a cookie caller, so page scripts cannot read
+      // an HttpOnly session token from it.
+      setSessionCookie(reply, cookies, next);
+      if (principal.via === 'bearer') reply.header(SESSION_TOKEN_HEADER, next.token);
       return reply.status(204).send();
     },
   );

@@ -10,6 +10,7 @@ interface SessionRow {
   last_seen_at: number;
   expires_at: number;
   reauthenticated_at: number | null;
+  second_factor_at: number | null;
   ip: string | null;
   user_agent: string | null;
 }
@@ -21,7 +22,7 @@ export const sessionsPrivacy: PrivacyContributor = {
   export(sqlite, subject) {
     const rows = sqlite
       .prepare(
-        `SELECT id, aal, auth_method, created_at, last_seen_at, expires_at, reauthenticated_at, ip, user_agent
+        `SELECT id, aal, auth_method, created_at, last_seen_at, expires_at, reauthenticated_at, second_factor_at, ip, user_agent
            FROM sessions WHERE user_id = ? ORDER BY created_at, id`,
       )
       .all(subject.userId) as SessionRow[];
@@ -32,6 +33,7 @@ export const sessionsPrivacy: PrivacyContributor = {
         lastSeenAt: isoOrNull(s.last_seen_at),
         expiresAt: isoOrNull(s.expires_at),
         reauthenticatedAt: isoOrNull(s.reauthenticated_at),
+        secondFactorAt: isoOrNull(s.second_factor_at),
         ip: s.ip,
         userAgent: s.user_agent,
         device: describeDevice(s.user_agent),

@@ -23,9 +23,13 @@ export interface SessionRepository {
   revoke(userId: string, sessionId: string, event: AuditEventInput): Promise<boolean>;
   /** Revoke every session of `userId` except `keepSessionId`; returns how many. */
   revokeOthers(userId: string, keepSessionId: string | null, event: AuditEventInput): Promise<number>;
-  markReauthenticated(sessionId: string, at: Date, event: AuditEventInput): Promise<void>;
-  /** Replace a session by a new one (rotation on AAL change). */
-  rotate(oldSessionId: string, next: NewSession, event: AuditEventInput): Promise<void>;
+  /**
+   * Replace a session by a new one with a new token (rotation on
+   * reauthentication, ASVS 7.2.4), in one transaction with `event`. False,
+   * and nothing written, when the old session no longer exists (revoked or
+   * expired meanwhile): a rotation never brings an ended session back.
+   */
+  rotate(oldSessionId: string, next: NewSession, event: AuditEventInput): Promise<boolean>;
 }
 
 interface SessionRow {
@@ -39,6 +43,7 @@ interface SessionRow {
   expires_at: number;
   idle_timeout_ms: number;
   reauthenticated_at: number | null;
+  second_factor_at: number | null;
   ip: string | null;
   user_agent: string | null;
 }
@@ -54,6 +59,7 @@ export function rowToSession(row: SessionRow): Session {
     expiresAt: new Date(row.expires_at),
     idleTimeoutMs: row.idle_timeout_ms,
     reauthenticatedAt: row.reauthenticated_at === null ? null : new Date(row.reauthenticated_at),
+    secondFactorAt: row.second_factor_at === null ? null : new Date(row.second_factor_at),
     ip: row.ip,
     userAgent: row.user_agent,
   };
@@ -64,12 +70,12 @@ export function insertSessionRow(database: SqliteDatabase, next: NewSession): vo
   const s = next.session;
   database
     .statement(
-      `INSERT INTO sessions (id, user_id, token_hash, aal, auth_method, created_at, last_seen_at, expires_at, idle_timeout_ms, reauthenticated_at, ip, user_agent)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO sessions (id, user_id, token_hash, aal, auth_method, created_at, last_seen_at, expires_at, idle_timeout_ms, reauthenticated_at, second_factor_at, ip, user_agent)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
     .run(
       s.id, s.userId, next.tokenHash, s.aal, s.authMethod, s.createdAt.getTime(), s.lastSeenAt.getTime(),
-      s.expiresAt.getTime(), s.idleTimeoutMs, s.reauthenticatedAt?.getTime() ?? null, s.ip, s.userAgent,
+      s.expiresAt.getTime(), s.idleTimeoutMs, s.reauthenticatedAt?.getTime() ?? null, s.secondFactorAt?.getTime() ?? null, s.ip, s.userAgent,
     );
 }
 
@@ -84,6 +90,7 @@ const LOOKUP_COLUMNS = [
   'u.id', 'u.email', 'u.name', 'u.phone', 'u.password_hash', 'u.org_id', 'u.role', 'u.status', 'u.age_confirmed_at',
   'u.created_at', 'u.updated_at',
   'o.id', 'o.name', 'o.slug', 'o.plan', 'o.settings', 'o.created_at', 'o.updated_at',
+  's.second_factor_at',
 ] as const;
 type LookupRow = unknown[];
 
@@ -170,6 +177,7 @@ export class SqliteSessionRepository implements SessionRepository {
       expires_at: r[7] as number,
       idle_timeout_ms: r[8] as number,
       reauthenticated_at: r[9] as number | null,
+      second_factor_at: r[30] as number | null,
       ip: r[10] as string | null,
       user_agent: r[11] as string | null,
     });
@@ -235,18 +243,14 @@ export class SqliteSessionRepository implements SessionRepository {
     });
   }
 
-  async markReauthenticated(sessionId: string, at: Date, event: AuditEventInput): Promise<void> {
-    this.database.transaction(() => {
-      this.database.sqlite.prepare('UPDATE sessions SET reauthenticated_at = ? WHERE id = ?').run(at.getTime(), sessionId);
-      this.audit.append(event);
-    });
-  }
-
-  async rotate(oldSessionId: string, next: NewSession, event: AuditEventInput): Promise<void> {
-    this.database.transaction(() => {
-      this.database.sqlite.prepare('DELETE FROM sessions WHERE id = ?').run(oldSessionId);
+  async rotate(oldSessionId: string, next: NewSession, event: AuditEventInput): Promise<boolean> {
+    return this.database.transaction(() => {
+      // The old token ends here; only if it still existed does the new one start.
+      const ended = this.database.sqlite.prepare('DELETE FROM sessions WHERE id = ?').run(oldSessionId);
+      if (ended.changes !== 1) return false;
       insertSessionRow(this.database, next);
       this.audit.append(event);
+      return true;
     });
   }
 }

@@ -6,6 +6,9 @@ import type { SessionRepository } from './session-repository.js';
 import type { User } from '../../users/user.js';
 import type { Aal, AuthMethod, NewSession, Session, SessionContext } from './session.js';
 
+/** How recent an authentication a sensitive route needs (`RoutePolicy.fresh`). */
+export type FreshLevel = 'any' | 'second_factor';
+
 export interface SessionPolicy {
   idleMinutes: number;
   absoluteHours: number;
@@ -59,8 +62,9 @@ export class SessionService {
       lastSeenAt: now,
       expiresAt: new Date(now.getTime() + policy.absoluteHours * HOUR),
       idleTimeoutMs: policy.idleMinutes * MINUTE,
-      // Logging in is itself a fresh authentication.
+      // Logging in is itself a fresh authentication; at AAL2 it proved a second factor too.
       reauthenticatedAt: now,
+      secondFactorAt: input.aal === 2 ? now : null,
       ip: input.context.ip,
       userAgent: input.context.userAgent?.slice(0, 512) ?? null,
     };
@@ -108,8 +112,15 @@ export class SessionService {
     return now - session.lastSeenAt.getTime() >= TOUCH_INTERVAL_MS ? 'touch' : 'live';
   }
 
-  isRecentlyAuthenticated(session: Session): boolean {
-    const at = session.reauthenticatedAt?.getTime();
+  /**
+   * Whether the session authenticated recently enough for a sensitive action
+   * (SECURITY.md "session lifetime": within 10 minutes). `any`: a login or
+   * reauthentication of any kind; `second_factor`: a second factor proven
+   * within the window (SECURITY.md "staff": requesting, approving and
+   * break-glass need a second factor within the last 10 minutes).
+   */
+  isRecentlyAuthenticated(session: Session, level: FreshLevel): boolean {
+    const at = (level === 'second_factor' ? session.secondFactorAt : session.reauthenticatedAt)?.getTime();
     return at !== undefined && this.clock.now().getTime() - at < REAUTH_WINDOW_MS;
   }
 
@@ -141,15 +152,38 @@ export class SessionService {
     });
   }
 
-  /** Mark the session freshly authenticated (10-minute window for sensitive actions). */
-  markFresh(user: User, session: Session, method: 'password' | 'totp', context: RequestContext): Promise<void> {
-    return this.repo.markReauthenticated(session.id, this.clock.now(), {
+  /**
+   * `POST /v1/me/reauthenticate` succeeded: the session continues under a new
+   * token and the old one ends (ASVS 7.2.4: a new token on reauthentication),
+   * fresh for 10 minutes. The login's lifetime, assurance level and method
+   * carry over: reauthenticating never extends the absolute expiry. A code
+   * also records a second factor (`secondFactorAt`); a password does not.
+   * Null when the session ended meanwhile (nothing is written then).
+   */
+  async reauthenticated(user: User, session: Session, method: 'password' | 'totp', context: RequestContext): Promise<NewSession | null> {
+    const now = this.clock.now();
+    const token = randomToken(32);
+    const next: NewSession = {
+      token,
+      tokenHash: hashToken(token),
+      session: {
+        ...session,
+        id: newId(),
+        lastSeenAt: now,
+        reauthenticatedAt: now,
+        secondFactorAt: method === 'totp' ? now : session.secondFactorAt,
+        ip: context.ip,
+        userAgent: context.userAgent?.slice(0, 512) ?? null,
+      },
+    };
+    const rotated = await this.repo.rotate(session.id, next, {
       action: 'auth.reauthenticated',
       actor: { type: 'user', id: user.id },
       orgId: user.orgId,
       subjectId: user.id,
-      data: { sessionId: session.id, method },
+      data: { sessionId: next.session.id, previousSessionId: session.id, method },
       pii: { userId: user.id, ...context },
     });
+    return rotated ? next : null;
   }
 }

@@ -14,7 +14,15 @@ export interface Session {
   /** Absolute expiry. */
   expiresAt: Date;
   idleTimeoutMs: number;
+  /** The last authentication in this session: the login, or the last `POST /v1/me/reauthenticate`. */
   reauthenticatedAt: Date | null;
+  /**
+   * The last time a second factor was proven in this session: a login or
+   * enrolment at AAL2, or a reauthentication with a TOTP code. A password
+   * reauthentication leaves it as it was (issue 23 item 5: staff decisions
+   * need a second factor within the last 10 minutes, not any password).
+   */
+  secondFactorAt: Date | null;
   ip: string | null;
   userAgent: string | null;
 }

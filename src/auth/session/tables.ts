@@ -18,6 +18,8 @@ export const sessions = sqliteTable(
     expiresAt: integer('expires_at', { mode: 'timestamp_ms' }).notNull(),
     idleTimeoutMs: integer('idle_timeout_ms').notNull(),
     reauthenticatedAt: integer('reauthenticated_at', { mode: 'timestamp_ms' }),
+    /** The last second-factor proof in this session (AAL2 login or enrolment, reauthentication with a code). */
+    secondFactorAt: integer('second_factor_at', { mode: 'timestamp_ms' }),
     ip: text('ip'),
     userAgent: text('user_agent'),
   },
