@@ -193,6 +193,17 @@ describe('cleverom CLI', () => {
     expect(withDb((db) => db.prepare('SELECT COUNT(*) AS n FROM service_tokens').get())).toEqual(before);
   });
 
+  /** Attack: an NDA "on record" that is dated in the future (issue 23 item 6): refused, nothing stored. */
+  it('staff:create refuses an NDA dated after today with a non-zero exit and a JSON error, creating nobody', async () => {
+    const tomorrow = new Date(Date.now() + 36 * 3600 * 1000).toISOString().slice(0, 10);
+    for (const date of [tomorrow, '2099-01-01', '2026-02-31']) {
+      const run = await cli('staff:create', '--email', 'future.nda@cleverom.fi', '--name', 'Future Nda', '--role', 'support', '--nda-signed', date, '--password', GOOD_PASSWORD);
+      expect(run.code, date).not.toBe(0);
+      expect(run.json).toMatchObject({ ok: false, error: 'validation_failed' });
+    }
+    expect(withDb((db) => db.prepare("SELECT COUNT(*) AS n FROM users WHERE email = 'future.nda@cleverom.fi'").get())).toEqual({ n: 0 });
+  });
+
   it('audit:verify exits 0 with {"ok":true,"events":N} over everything the CLI and the API recorded', async () => {
     const count = withDb((db) => (db.prepare('SELECT COUNT(*) AS n FROM audit_events').get() as { n: number }).n);
     // org.created, user.signup, auth.login.succeeded, org.plan_changed ×2, service_token.created

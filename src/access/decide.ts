@@ -40,10 +40,29 @@ export function isActive(grant: GrantState, now: Date): boolean {
   );
 }
 
+/** A calendar date `YYYY-MM-DD` that exists (no 2026-02-31). */
+export function isCalendarDate(value: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return false;
+  const parsed = new Date(`${value}T00:00:00Z`);
+  return !Number.isNaN(parsed.getTime()) && parsed.toISOString().slice(0, 10) === value;
+}
+
+/**
+ * SECURITY.md "staff": an NDA is on record only when signed on or before
+ * today (issue 23 item 6). A date in the future is a promise, not a
+ * signature, so it counts for nothing until that day comes. "Today" is the
+ * UTC date of `now`; a date that is not a real calendar date never counts.
+ */
+export function ndaOnRecord(ndaSignedAt: string | null, now: Date): boolean {
+  if (ndaSignedAt === null || !isCalendarDate(ndaSignedAt)) return false;
+  // ISO dates compare as strings.
+  return ndaSignedAt <= now.toISOString().slice(0, 10);
+}
+
 export function decide(input: { staff: { ndaSignedAt: string | null } | null; grants: readonly GrantState[]; action: AccessScope; now: Date }): Decision {
   if (!input.staff) return { allow: false, reason: 'not_staff' };
-  // No NDA on record → no grant is honoured, whatever was approved.
-  if (!input.staff.ndaSignedAt) return { allow: false, reason: 'no_nda' };
+  // No NDA on record (none, or dated after today) → no grant is honoured, whatever was approved.
+  if (!ndaOnRecord(input.staff.ndaSignedAt, input.now)) return { allow: false, reason: 'no_nda' };
   const active = input.grants.filter((g) => isActive(g, input.now));
   const usable = active.filter((g) => covers(g.scope, input.action));
   if (usable.length === 0) return { allow: false, reason: active.length > 0 ? 'wrong_scope' : 'no_active_grant' };

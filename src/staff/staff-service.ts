@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { viewStatus, type AccessScope, type Decision, type RequestView } from '../access/decide.js';
+import { isCalendarDate, ndaOnRecord, viewStatus, type AccessScope, type Decision, type RequestView } from '../access/decide.js';
 import type { AuditActor, AuditEvent, AuditEventInput, RequestContext } from '../audit/events.js';
 import type { UserRepository } from '../users/user-repository.js';
 import type { PasswordHasher } from '../auth/password/hasher.js';
@@ -89,8 +89,12 @@ export class StaffService {
     if (!(STAFF_ROLES as readonly string[]).includes(input.role)) {
       throw validationFailed([{ field: 'role', message: `must be one of ${STAFF_ROLES.join(', ')}` }]);
     }
-    if (input.ndaSignedAt !== null && !isDate(input.ndaSignedAt)) {
+    if (input.ndaSignedAt !== null && !isCalendarDate(input.ndaSignedAt)) {
       throw validationFailed([{ field: 'ndaSigned', message: 'must be a date YYYY-MM-DD' }]);
+    }
+    // SECURITY.md "staff": an NDA counts once signed, on or before today (issue 23 item 6).
+    if (input.ndaSignedAt !== null && !ndaOnRecord(input.ndaSignedAt, this.deps.clock.now())) {
+      throw validationFailed([{ field: 'ndaSigned', message: 'must not be after today: an NDA is on record only once it has been signed' }]);
     }
     const email = normalizeEmail(input.email);
     const generated = input.password === null ? randomBytes(18).toString('base64url') : null;
@@ -123,7 +127,7 @@ export class StaffService {
     context: RequestContext,
   ): Promise<AccessRequest> {
     // No NDA on record → no grant, ever (the promise to customers).
-    if (!staff.staff.ndaSignedAt) throw new AppError('forbidden', { publicDetail: 'No signed NDA is on record for you.' });
+    if (!ndaOnRecord(staff.staff.ndaSignedAt, this.deps.clock.now())) throw new AppError('forbidden', { publicDetail: 'No signed NDA is on record for you.' });
     const duration = input.durationMinutes ?? DEFAULT_GRANT_MINUTES;
     if (duration > this.deps.grantMaxMinutes) {
       throw validationFailed([{ field: 'durationMinutes', message: `must be at most ${this.deps.grantMaxMinutes}` }]);
@@ -345,8 +349,4 @@ export interface AccessLogEntry {
   ticket: string | null;
   via: 'console' | 'authz';
   seq: number;
-}
-
-function isDate(value: string): boolean {
-  return /^\d{4}-\d{2}-\d{2}$/.test(value) && !Number.isNaN(Date.parse(`${value}T00:00:00Z`));
 }

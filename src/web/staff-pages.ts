@@ -5,6 +5,7 @@ import type { Services } from '../app.js';
 import type { AuditFilter } from '../audit/sqlite-audit.js';
 import { userOf } from '../http/policy.js';
 import { Id } from '../http/schemas.js';
+import { ndaOnRecord } from '../access/decide.js';
 import { AppError } from '../platform/errors.js';
 import type { StaffActor } from '../staff/staff-service.js';
 import { formBody, formFailure, validationFailure, type FormFailure } from './forms.js';
@@ -96,7 +97,7 @@ export function staffPages(scope: FastifyInstance, services: Services): void {
       'staff',
       {
         title: 'Staff console',
-        me: { name: staff.user.name, role: staff.staff.role.replace('_', ' '), securityAdmin: admin, nda: staff.staff.ndaSignedAt !== null },
+        me: { name: staff.user.name, role: staff.staff.role.replace('_', ' '), securityAdmin: admin, nda: ndaOnRecord(staff.staff.ndaSignedAt, now) },
         approvals: rows.filter((r) => r.canDecide),
         grants: rows.filter((r) => r.active),
         pending: rows.filter((r) => r.pending && !r.canDecide),
