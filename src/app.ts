@@ -143,7 +143,15 @@ export function createServices(config: Readonly<Config>, options: BuildOptions =
     publicUrl: config.publicUrl,
   });
   const serviceTokens = new ServiceTokens(database, audit, clock);
-  const totp = new TotpService({ repo: new SqliteTotpRepository(database, audit), users, sessions, secretBox, clock });
+  const totp = new TotpService({
+    repo: new SqliteTotpRepository(database, audit),
+    users,
+    sessions,
+    secretBox,
+    clock,
+    mailer,
+    onBackgroundError: (error, what) => log?.error({ err: error }, `${what} failed`),
+  });
   // SSO (issue 4). Its login step runs before TOTP's: a second factor must not
   // turn a password login refused by enforced SSO into a session.
   const dnsResolver = options.dnsResolver ?? systemDnsResolver;

@@ -364,3 +364,100 @@ describe('organization requires MFA', () => {
     expect(t.services.audit.verify().ok).toBe(true);
   });
 });
+
+/**
+ * Attack: grinding the second factor (issue 23 item 2). Someone who knows the
+ * password starts login after login and tries TOTP codes; the 30 s backoff and
+ * the 10-failure challenge only slow this down. NIST SP 800-63B-4 §3.2.2: at
+ * most 100 consecutive failures per authenticator, then codes are refused
+ * until a recovery code is used or an admin resets the factor; audited, and
+ * the person is mailed.
+ */
+describe('the 100-failure ceiling', () => {
+  /** A 6-digit code that is wrong at `now` and the steps either side. */
+  async function wrongCode(secret: string): Promise<string> {
+    const now = t.clock.now().getTime();
+    const valid = new Set(await Promise.all([-STEP, 0, STEP].map((d) => totpCodeAt(secret, new Date(now + d)))));
+    return ['000000', '111111', '222222'].find((c) => !valid.has(c)) ?? '333333';
+  }
+
+  /** `n` wrong codes over as many logins as the challenge cap needs, waiting out each 30 s backoff. */
+  async function failCodes(email: string, secret: string, n: number): Promise<{ statusCode: number; body: string }[]> {
+    const answers: { statusCode: number; body: string }[] = [];
+    let pending = '';
+    for (let i = 0; i < n; i += 1) {
+      if (i % 10 === 0) pending = pendingCookie(await passwordStep(email));
+      if (i % 5 === 0) t.clock.advance(31_000);
+      const response = await mfaStep(pending, { code: await wrongCode(secret) });
+      answers.push({ statusCode: response.statusCode, body: response.body });
+    }
+    return answers;
+  }
+
+  const codesOffMails = (to: string) => t.outbox().filter((m) => m.to === to && m.kind === 'mfa_codes_disabled');
+
+  it('refuses even the right code after 100 consecutive wrong ones, audits it once and mails the person; a recovery code turns codes back on', async () => {
+    const owner = await enterpriseOwner();
+    const { secret, recoveryCodes, token } = await enrolTotp(t, owner);
+    const answers = await failCodes(owner.email, secret, 100);
+    expect(answers.every((a) => a.statusCode === 401 && JSON.parse(a.body).code === 'invalid_code')).toBe(true);
+    expect(JSON.parse(answers.at(-1)?.body ?? '{}').detail).toContain('recovery code');
+    expect(auditActions(t).filter((a) => a === 'mfa.totp.codes_disabled')).toHaveLength(1);
+    const mails = codesOffMails(owner.email);
+    expect(mails).toHaveLength(1);
+    expect(mails[0]?.text).toContain('recovery code');
+
+    // The right code, in a new time step, on a fresh challenge: refused.
+    t.clock.advance(STEP);
+    const pending = pendingCookie(await passwordStep(owner.email));
+    const right = await mfaStep(pending, { code: await totpCodeAt(secret, t.clock.now()) });
+    expect(right.statusCode).toBe(401);
+    expect(right.json()).toMatchObject({ code: 'invalid_code' });
+    expect(right.json().detail).toContain('recovery code');
+    // Step-up by code is refused too (the factor is the same authenticator).
+    const reauth = await t.app.inject({ method: 'POST', url: '/v1/me/reauthenticate', ...asUser(token), payload: { code: await totpCodeAt(secret, t.clock.now()) } });
+    expect(reauth.statusCode).toBe(401);
+    expect(reauth.json().code).toBe('invalid_code');
+
+    // A recovery code still signs in, and turns codes back on.
+    const recovered = await mfaStep(pending, { recoveryCode: recoveryCodes[0] ?? '' });
+    expect(recovered.statusCode).toBe(200);
+    expect(auditActions(t)).toContain('mfa.totp.codes_reenabled');
+    t.clock.advance(STEP);
+    const again = await mfaStep(pendingCookie(await passwordStep(owner.email)), { code: await totpCodeAt(secret, t.clock.now()) });
+    expect(again.statusCode).toBe(200);
+    expect(codesOffMails(owner.email)).toHaveLength(1);
+  });
+
+  it('counts consecutive failures only: a right code at 99 resets the counter', async () => {
+    const owner = await enterpriseOwner();
+    const { secret } = await enrolTotp(t, owner);
+    await failCodes(owner.email, secret, 99);
+    t.clock.advance(STEP);
+    expect((await mfaStep(pendingCookie(await passwordStep(owner.email)), { code: await totpCodeAt(secret, t.clock.now()) })).statusCode).toBe(200);
+    await failCodes(owner.email, secret, 5);
+    t.clock.advance(STEP);
+    expect((await mfaStep(pendingCookie(await passwordStep(owner.email)), { code: await totpCodeAt(secret, t.clock.now()) })).statusCode).toBe(200);
+    expect(auditActions(t)).not.toContain('mfa.totp.codes_disabled');
+  });
+
+  it("lets an org admin's reset (DELETE /v1/orgs/:orgId/members/:userId/mfa) end the lock-out", async () => {
+    const owner = await enterpriseOwner();
+    const member = await addMember(t, owner, 'member');
+    const { secret } = await enrolTotp(t, member);
+    await failCodes(member.email, secret, 100);
+    expect(codesOffMails(member.email)).toHaveLength(1);
+    // The owner confirms it is them (the reset is a fresh-session action), then resets.
+    const confirm = await t.app.inject({ method: 'POST', url: '/v1/me/reauthenticate', ...asUser(owner.token), payload: { password: GOOD_PASSWORD } });
+    expect(confirm.statusCode).toBe(204);
+    const reset = await t.app.inject({ method: 'DELETE', url: `/v1/orgs/${owner.orgId}/members/${member.userId}/mfa`, ...asUser(sessionCookie(confirm)) });
+    expect(reset.statusCode).toBe(204);
+    expect(auditActions(t)).toContain('mfa.totp.reset');
+    // The member signs in with the password again and can enrol a new device.
+    const login = await passwordStep(member.email);
+    expect(login.statusCode).toBe(200);
+    const fresh = await enrolTotp(t, { ...member, token: sessionCookie(login) });
+    t.clock.advance(STEP);
+    expect((await mfaStep(pendingCookie(await passwordStep(member.email)), { code: await totpCodeAt(fresh.secret, t.clock.now()) })).statusCode).toBe(200);
+  });
+});

@@ -52,8 +52,17 @@ export interface TotpRepository {
    * Count a wrong code (and the challenge's failures, when given). When the
    * new count is a multiple of `backoff.every`, lock until `backoff.until` —
    * decided on the incremented row, so concurrent failures cannot skip a lock.
+   * When the count of a confirmed factor reaches `ceiling.at`, `ceiling.event`
+   * is recorded in the same transaction and the answer is `ceiling_reached`:
+   * exactly one failure, however many run at once, crosses it.
    */
-  recordFailure(input: { userId: string; challengeId: string | null; backoff: { every: number; until: Date } | null; event: AuditEventInput }): Promise<void>;
+  recordFailure(input: {
+    userId: string;
+    challengeId: string | null;
+    backoff: { every: number; until: Date } | null;
+    ceiling: { at: number; event: AuditEventInput } | null;
+    event: AuditEventInput;
+  }): Promise<'counted' | 'ceiling_reached'>;
   removeFactor(userId: string, event: AuditEventInput): Promise<boolean>;
   replaceRecoveryCodes(userId: string, codes: RecoveryCodeRecord[], at: Date, event: AuditEventInput): Promise<void>;
   unusedRecoveryCodes(userId: string): Promise<number>;
@@ -171,17 +180,29 @@ export class SqliteTotpRepository implements TotpRepository {
     });
   }
 
-  async recordFailure(input: { userId: string; challengeId: string | null; backoff: { every: number; until: Date } | null; event: AuditEventInput }): Promise<void> {
-    this.database.transaction(() => {
+  async recordFailure(input: {
+    userId: string;
+    challengeId: string | null;
+    backoff: { every: number; until: Date } | null;
+    ceiling: { at: number; event: AuditEventInput } | null;
+    event: AuditEventInput;
+  }): Promise<'counted' | 'ceiling_reached'> {
+    return this.database.transaction(() => {
       const updated = this.sqlite
         .prepare(
           `UPDATE totp_factors SET failures = failures + 1,
              locked_until = CASE WHEN @every > 0 AND (failures + 1) % @every = 0 THEN @until ELSE locked_until END
-           WHERE user_id = @userId RETURNING failures`,
+           WHERE user_id = @userId RETURNING failures, status`,
         )
-        .get({ every: input.backoff?.every ?? 0, until: input.backoff?.until.getTime() ?? null, userId: input.userId }) as { failures: number } | undefined;
+        .get({ every: input.backoff?.every ?? 0, until: input.backoff?.until.getTime() ?? null, userId: input.userId }) as
+        | { failures: number; status: string }
+        | undefined;
       if (input.challengeId) this.sqlite.prepare('UPDATE mfa_challenges SET failures = failures + 1 WHERE id = ?').run(input.challengeId);
       this.audit.append(updated ? { ...input.event, data: { ...input.event.data, consecutiveFailures: updated.failures } } : input.event);
+      // Decided on the incremented row: only the failure that makes the count equal the ceiling crosses it.
+      const crossed = input.ceiling !== null && updated?.status === 'confirmed' && updated.failures === input.ceiling.at;
+      if (crossed && input.ceiling) this.audit.append(input.ceiling.event);
+      return crossed ? 'ceiling_reached' : 'counted';
     });
   }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AuditEventInput, RequestContext } from '../../audit/events.js';
 import type { Clock } from '../../platform/clock.js';
+import type { Mailer } from '../../platform/mailer.js';
 import { SECOND } from '../../platform/clock.js';
 import type { SecretBox } from '../../platform/crypto/secret-box.js';
 import { hashToken, randomToken, sha256Hex } from '../../platform/crypto/tokens.js';
@@ -21,6 +22,17 @@ export const RECOVERY_CODE_COUNT = 10;
 const BACKOFF_EVERY = 5;
 const BACKOFF_MS = 30 * SECOND;
 const RECOVERY_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+/**
+ * NIST SP 800-63B-4 §3.2.2 (SECURITY.md "TOTP"): at most 100 consecutive
+ * failed attempts per authenticator. At the 100th wrong code in a row —
+ * across challenges and reauthentications — TOTP codes stop being accepted
+ * (even the right one) until the person signs in with a recovery code or an
+ * org owner/admin resets the factor. The counter is the factor's own
+ * `failures`, incremented in SQL and reset by every accepted code.
+ */
+export const TOTP_FAILURE_CEILING = 100;
+const CODES_DISABLED_DETAIL =
+  'Authentication codes are turned off for this account after too many wrong codes. Sign in with a recovery code, or ask an administrator of your organization to reset two-factor authentication.';
 
 export interface Enrolment {
   secret: string;
@@ -64,6 +76,9 @@ export class TotpService implements LoginStep, CodeVerifier {
       sessions: SessionService;
       secretBox: SecretBox;
       clock: Clock;
+      mailer: Mailer;
+      /** Failures of work done after the answer (the "codes turned off" email). */
+      onBackgroundError?: (error: unknown, what: string) => void;
     },
   ) {}
 
@@ -127,7 +142,7 @@ export class TotpService implements LoginStep, CodeVerifier {
     const now = this.deps.clock.now();
     const step = await matchTotp(this.secretOf(factor), code, now, null);
     if (step === null) {
-      await this.deps.repo.recordFailure({ userId: user.id, challengeId: null, backoff: null, event: this.event('mfa.totp.confirm_failed', user, context) });
+      await this.deps.repo.recordFailure({ userId: user.id, challengeId: null, backoff: null, ceiling: null, event: this.event('mfa.totp.confirm_failed', user, context) });
       throw new AppError('invalid_code');
     }
     const { plain, records } = this.newRecoveryCodes(user.id);
@@ -180,10 +195,40 @@ export class TotpService implements LoginStep, CodeVerifier {
     return { kind: 'recovery', codeHash: recoveryCodeHash(factor.userId, normalized) };
   }
 
+  /** TOTP codes of a factor past the ceiling are refused, right or wrong (recovery codes still work). */
+  private refuseCodesWhileDisabled(factor: TotpFactor, input: SecondFactorInput): void {
+    if ('code' in input && factor.failures >= TOTP_FAILURE_CEILING) {
+      throw new AppError('invalid_code', { publicDetail: CODES_DISABLED_DETAIL });
+    }
+  }
+
   private async fail(user: User, challengeId: string | null, context: RequestContext, action: string): Promise<never> {
     const backoff = { every: BACKOFF_EVERY, until: new Date(this.deps.clock.now().getTime() + BACKOFF_MS) };
-    await this.deps.repo.recordFailure({ userId: user.id, challengeId, backoff, event: this.event(action, user, context) });
+    const ceiling = {
+      at: TOTP_FAILURE_CEILING,
+      event: this.event('mfa.totp.codes_disabled', user, context, { consecutiveFailures: TOTP_FAILURE_CEILING }),
+    };
+    const outcome = await this.deps.repo.recordFailure({ userId: user.id, challengeId, backoff, ceiling, event: this.event(action, user, context) });
+    if (outcome === 'ceiling_reached') {
+      this.mailCodesDisabled(user);
+      throw new AppError('invalid_code', { publicDetail: CODES_DISABLED_DETAIL });
+    }
     throw new AppError('invalid_code');
+  }
+
+  /** Tell the person their codes were turned off (not awaited: the answer does not wait for SMTP; a failed send is logged). */
+  private mailCodesDisabled(user: User): void {
+    this.deps.mailer
+      .send({
+        kind: 'mfa_codes_disabled',
+        to: user.email,
+        subject: 'Two-factor codes for your Cleverom account were turned off',
+        text:
+          `Someone entered ${TOTP_FAILURE_CEILING} wrong two-factor codes in a row for your Cleverom account, so codes from your authenticator app are no longer accepted.\n\n` +
+          'To turn them back on, sign in with one of your recovery codes, or ask an administrator of your organization to reset your two-factor authentication.\n\n' +
+          'Those attempts came after a correct password: if they were not yours, change your password now.',
+      })
+      .catch((error: unknown) => this.deps.onBackgroundError?.(error, 'two-factor codes disabled email'));
   }
 
   /** `POST /v1/login/mfa`: complete a pending login with a code or a recovery code. */
@@ -194,12 +239,15 @@ export class TotpService implements LoginStep, CodeVerifier {
     const user = await this.deps.users.byId(challenge.userId);
     const factor = await this.deps.repo.factor(challenge.userId);
     if (!user || factor?.status !== 'confirmed') throw new AppError('invalid_code');
+    this.refuseCodesWhileDisabled(factor, input);
     this.refuseWhileLocked(factor);
     const proof = await this.proofFor(factor, input);
     if (!proof) return this.fail(user, challenge.id, context, 'auth.mfa.failed');
     const session = this.deps.sessions.mint({ userId: user.id, aal: 2, authMethod: 'password', context, staff: user.orgId === null });
     const events: AuditEventInput[] = [
       ...(proof.kind === 'recovery' ? [this.event('mfa.recovery_code.used', user, context)] : []),
+      // A recovery code resets the counter (spend), which turns codes back on.
+      ...(proof.kind === 'recovery' && factor.failures >= TOTP_FAILURE_CEILING ? [this.event('mfa.totp.codes_reenabled', user, context, { by: 'recovery_code' })] : []),
       this.event('auth.login.succeeded', user, context, { sessionId: session.session.id, aal: 2, method: 'password', secondFactor: proof.kind }),
     ];
     const ok = await this.deps.repo.completeChallenge({ challengeId: challenge.id, userId: user.id, proof, session, at: now, events });
@@ -212,6 +260,7 @@ export class TotpService implements LoginStep, CodeVerifier {
   async verifyCode(user: User, code: string, context: RequestContext): Promise<void> {
     const factor = await this.deps.repo.factor(user.id);
     if (factor?.status !== 'confirmed') throw new AppError('invalid_code');
+    this.refuseCodesWhileDisabled(factor, { code });
     this.refuseWhileLocked(factor);
     const proof = await this.proofFor(factor, { code });
     if (!proof) return this.fail(user, null, context, 'mfa.code.failed');
