@@ -127,7 +127,7 @@ export function createServices(config: Readonly<Config>, options: BuildOptions =
     clock,
     publicUrl: config.publicUrl,
     // Called per request, after `orgs` below exists.
-    passwordMinimum: (orgId) => orgs.passwordMinimum(orgId),
+    passwordRules: (orgId) => orgs.passwordRules(orgId),
     onBackgroundError: (error, what) => log?.error({ err: error }, `${what} failed`),
     onLoginOutcome: (outcome) => metrics.logins.inc({ outcome }),
   });

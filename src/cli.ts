@@ -41,7 +41,8 @@ const VERBS: Record<string, { usage: string; run: Verb }> = {
       let passwordHash: string | null = null;
       if (values['owner-password'] !== undefined) {
         const password = normalizePassword(values['owner-password']);
-        const problem = checkPassword({ password, field: '--owner-password', context: [email] });
+        // Context words (NIST SP 800-63B-4 §3.1.1.2): the owner's email and name, the organization's name.
+        const problem = checkPassword({ password, field: '--owner-password', context: [email, name, ...(values['owner-name'] === undefined ? [] : [values['owner-name']])] });
         if (problem) throw usage(`${problem.field} ${problem.message}`);
         passwordHash = await services.hasher.hash(password);
       }

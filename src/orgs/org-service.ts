@@ -93,7 +93,8 @@ export class OrgService {
     if (input.ageConfirmed !== true) throw new AppError('age_restricted');
     const email = normalizeEmail(input.email);
     const password = normalizePassword(input.password);
-    const problem = checkPassword({ password, field: 'password', context: [email, input.name] });
+    // Context words (NIST SP 800-63B-4 §3.1.1.2): the email, the person's and the organization's names.
+    const problem = checkPassword({ password, field: 'password', context: [email, input.name, input.orgName] });
     if (problem) throw validationFailed([problem]);
     const passwordHash = await this.deps.hasher.hash(password);
     const result = await this.createOrgWithOwner({
@@ -205,10 +206,17 @@ export class OrgService {
     return this.get(org.id);
   }
 
-  /** The password minimum for members of `orgId` (15, or the MFA org's lower setting). */
-  async passwordMinimum(orgId: string | null): Promise<number> {
+  /**
+   * What a new password of a member of `orgId` is checked against: the
+   * minimum length (15, or the MFA org's lower setting) and the
+   * organization's name as a context word (NIST SP 800-63B-4 §3.1.1.2).
+   */
+  async passwordRules(orgId: string | null): Promise<{ minLength: number; orgName: string | null }> {
     const org = orgId === null ? null : await this.deps.orgs.byId(orgId);
-    return minimumLengthFor(org ? { ...org.settings, mfaAvailable: this.deps.plans.has(org.plan, 'mfa_totp') } : null);
+    return {
+      minLength: minimumLengthFor(org ? { ...org.settings, mfaAvailable: this.deps.plans.has(org.plan, 'mfa_totp') } : null),
+      orgName: org?.name ?? null,
+    };
   }
 
   planRequired(feature: Feature): AppError {
@@ -325,13 +333,14 @@ export class OrgService {
   }): Promise<{ user: User; org: Org; session: NewSession }> {
     if (input.ageConfirmed !== true) throw new AppError('age_restricted');
     const password = normalizePassword(input.password);
-    // The invited email is a context word too, as at sign-up (NIST SP 800-63B-4 §3.1.1.2).
+    // The invited email and the organization's name are context words too, as at sign-up (NIST SP 800-63B-4 §3.1.1.2).
     const invitation = await this.deps.orgs.pendingInvitation(hashToken(input.token), this.deps.clock.now());
+    const rules = await this.passwordRules(invitation?.orgId ?? null);
     const problem = checkPassword({
       password,
       field: 'password',
-      minLength: await this.passwordMinimum(invitation?.orgId ?? null),
-      context: [input.name, ...(invitation === null ? [] : [invitation.email])],
+      minLength: rules.minLength,
+      context: [input.name, ...(invitation === null ? [] : [invitation.email]), ...(rules.orgName === null ? [] : [rules.orgName])],
     });
     if (problem) throw validationFailed([problem]);
     const passwordHash = await this.deps.hasher.hash(password);

@@ -55,8 +55,8 @@ export class PasswordService {
       mailer: Mailer;
       clock: Clock;
       publicUrl: URL;
-      /** The password minimum for members of an organization (15, or lower for MFA orgs). */
-      passwordMinimum: (orgId: string | null) => Promise<number>;
+      /** For members of an organization: the password minimum (15, or lower for MFA orgs) and the org's name (a context word). */
+      passwordRules: (orgId: string | null) => Promise<{ minLength: number; orgName: string | null }>;
       /** Failures of work done after the answer (e.g. sending a reset email). */
       onBackgroundError?: (error: unknown, what: string) => void;
       onLoginOutcome?: (outcome: 'success' | 'failure' | 'locked' | 'mfa_required' | 'sso_required') => void;
@@ -216,11 +216,12 @@ export class PasswordService {
     context: RequestContext;
   }): Promise<void> {
     const next = normalizePassword(input.newPassword);
+    const rules = await this.deps.passwordRules(input.user.orgId);
     const problem = checkPassword({
       password: next,
       field: 'newPassword',
-      minLength: await this.deps.passwordMinimum(input.user.orgId),
-      context: [input.user.email, input.user.name],
+      minLength: rules.minLength,
+      context: [input.user.email, input.user.name, ...(rules.orgName === null ? [] : [rules.orgName])],
     });
     if (problem) throw validationFailed([problem]);
     await this.verifyPasswordOf(input.user, input.currentPassword, input.context);
@@ -282,11 +283,12 @@ export class PasswordService {
     // Read-only look-up of the token's owner for the policy; the write below consumes it atomically.
     const owner = await this.deps.repo.resetTokenUser(hashToken(token), this.deps.clock.now());
     const user = owner === null ? null : await this.deps.users.byId(owner);
+    const rules = await this.deps.passwordRules(user?.orgId ?? null);
     const problem = checkPassword({
       password: next,
       field: 'newPassword',
-      minLength: await this.deps.passwordMinimum(user?.orgId ?? null),
-      context: user ? [user.email, user.name] : [],
+      minLength: rules.minLength,
+      context: user ? [user.email, user.name, ...(rules.orgName === null ? [] : [rules.orgName])] : [],
     });
     if (problem) throw validationFailed([problem]);
     const passwordHash = await this.deps.hasher.hash(next);
