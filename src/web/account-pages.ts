@@ -257,22 +257,31 @@ export function accountPages(scope: FastifyInstance, services: Services): void {
   );
 
   // --- Confirm it's you (fresh authentication for sensitive actions) ---------
-  const confirmPage = async (request: FastifyRequest, reply: FastifyReply, returnTo: string, failed: FormFailure | null = null) => {
+  const confirmPage = async (request: FastifyRequest, reply: FastifyReply, returnTo: string, failed: FormFailure | null = null, needsCode = false) => {
     const principal = userOf(request);
     const status = await services.totp.status(principal.user);
+    const hasTotp = status.totp.status === 'confirmed';
     return renderPage(
       request,
       reply,
       'confirm',
-      { title: 'Confirm it is you', returnTo, hasPassword: principal.user.passwordHash !== null, hasTotp: status.totp.status === 'confirmed' },
+      // A second factor is needed (staff decisions): the password field is left out, so a password alone cannot be mistaken for enough.
+      { title: 'Confirm it is you', returnTo, hasPassword: principal.user.passwordHash !== null && !(needsCode && hasTotp), hasTotp, needsCode },
       { failed },
     );
   };
 
   app.get(
     '/account/confirm',
-    { config: { auth: 'user', duringMfaEnrolment: true }, schema: { hide: true, querystring: Type.Object({ returnTo: Type.Optional(Type.String({ maxLength: 1024 })) }) } },
-    async (request, reply) => confirmPage(request, reply, safeReturnTo(request.query.returnTo, services.config.publicUrl) ?? '/account'),
+    {
+      config: { auth: 'user', duringMfaEnrolment: true },
+      schema: {
+        hide: true,
+        querystring: Type.Object({ returnTo: Type.Optional(Type.String({ maxLength: 1024 })), factor: Type.Optional(Type.String({ maxLength: 10 })) }),
+      },
+    },
+    async (request, reply) =>
+      confirmPage(request, reply, safeReturnTo(request.query.returnTo, services.config.publicUrl) ?? '/account', null, request.query.factor === 'code'),
   );
 
   app.post(

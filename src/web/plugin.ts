@@ -87,7 +87,9 @@ async function pageErrorHandler(this: FastifyInstance, error: FastifyError | App
   if (code === 'unauthenticated') return seeOther(reply, loginRedirect(request));
   if (code === 'forbidden' && reason === 'mfa_enrolment_required') return seeOther(reply, '/account/two-factor');
   if (code === 'reauthentication_required') {
-    return seeOther(reply, `/account/confirm?returnTo=${encodeURIComponent(request.method === 'GET' ? request.url : pageOf(request.url))}`);
+    // Staff requests and decisions need a code, not a password (policy.ts, `fresh: 'second_factor'`): the page asks for one.
+    const factor = reason === 'second_factor_required' ? '&factor=code' : '';
+    return seeOther(reply, `/account/confirm?returnTo=${encodeURIComponent(request.method === 'GET' ? request.url : pageOf(request.url))}${factor}`);
   }
 
   let status: number;

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { GOOD_PASSWORD, buildTestApp, sessionCookie, signup, type SignedUp, type TestApp } from '../helpers/app.js';
+import { GOOD_PASSWORD, asUser, buildTestApp, sessionCookie, signup, type SignedUp, type TestApp } from '../helpers/app.js';
 import { approve, bearer, createStaff, requestAccess, type StaffUser } from '../helpers/staff.js';
 import { makeEnterprise, totpCodeAt } from '../helpers/totp.js';
 
@@ -115,5 +115,21 @@ describe('staff decisions need a second factor within 10 minutes', () => {
     expect(mfa.statusCode).toBe(200);
     admin.token = sessionCookie(mfa);
     expect((await approve(t, admin, id)).statusCode).toBe(200);
+  });
+
+  it('sends the staff console to the confirm page asking for a code, without a password field', async () => {
+    const id = await requestAccess(t, support, { orgId: customer.orgId });
+    await keepAlive(35);
+    const page = await t.app.inject({ method: 'POST', url: `/staff/access-requests/${id}/approve`, ...asUser(admin.token), payload: {} });
+    expect(page.statusCode).toBe(303);
+    expect(page.headers.location).toBe(`/account/confirm?returnTo=${encodeURIComponent('/staff')}&factor=code`);
+    const confirm = await t.app.inject({ method: 'GET', url: String(page.headers.location), ...asUser(admin.token) });
+    expect(confirm.statusCode).toBe(200);
+    expect(confirm.body).toContain('a password alone is not enough');
+    expect(confirm.body).not.toContain('name="password"');
+    expect(confirm.body).toContain('name="code"');
+    // Revoking (ending access early) needs no fresh factor: it reaches the form check, not the confirm page.
+    const revoke = await t.app.inject({ method: 'POST', url: `/staff/access-requests/${id}/revoke`, ...asUser(admin.token), payload: {} });
+    expect(revoke.headers.location ?? '').not.toContain('/account/confirm');
   });
 });
