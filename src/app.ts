@@ -165,6 +165,7 @@ export function createServices(config: Readonly<Config>, options: BuildOptions =
     secretBox,
     rp,
     outbound,
+    domains,
     clock,
     publicUrl: config.publicUrl,
   });
@@ -204,7 +205,10 @@ export function createServices(config: Readonly<Config>, options: BuildOptions =
     clock,
     publicUrl: config.publicUrl,
   });
-  orgs.setSsoProbe(ssoConnections);
+  orgs.setSsoProbe({
+    hasEnabledConnection: (orgId) => ssoConnections.hasEnabledConnection(orgId),
+    ownerKeepsAWayIn: (orgId) => ssoEnforcement.ownerKeepsAWayIn(orgId),
+  });
   passwords.addLoginStep(ssoEnforcement);
   passwords.addLoginStep(totp);
   passwords.setCodeVerifier(totp);

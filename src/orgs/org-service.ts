@@ -42,8 +42,22 @@ export interface SsoConnectionProbe {
   hasEnabledConnection(orgId: string): Promise<boolean>;
 }
 
+/**
+ * Answers whether an owner of the organization still gets in once SSO is
+ * enforced: a break-glass owner, or one who has signed in through an
+ * enabled connection (the SSO feature plugs in here).
+ */
+export interface SsoOwnerAccessProbe {
+  ownerKeepsAWayIn(orgId: string): Promise<boolean>;
+}
+
+/** What turning `enforceSso` on is refused without (409), in words that name the fix. */
+export const ENFORCE_SSO_LOCKOUT =
+  'Enforcing single sign-on now would lock every owner out: no owner is a break-glass owner and none has signed in through single sign-on. ' +
+  'Make an owner a break-glass owner or sign in once through SSO, then turn it on.';
+
 export class OrgService {
-  private ssoProbe: SsoConnectionProbe = { hasEnabledConnection: async () => false };
+  private ssoProbe: SsoConnectionProbe & SsoOwnerAccessProbe = { hasEnabledConnection: async () => false, ownerKeepsAWayIn: async () => false };
 
   constructor(
     private readonly deps: {
@@ -58,7 +72,7 @@ export class OrgService {
     },
   ) {}
 
-  setSsoProbe(probe: SsoConnectionProbe): void {
+  setSsoProbe(probe: SsoConnectionProbe & SsoOwnerAccessProbe): void {
     this.ssoProbe = probe;
   }
 
@@ -188,8 +202,17 @@ export class OrgService {
         throw validationFailed([{ field: 'settings.passwordMinLength', message: 'below 15 needs settings.requireMfa' }]);
       }
     }
-    if (changes.settings?.enforceSso === true && !org.settings.enforceSso && !(await this.ssoProbe.hasEnabledConnection(org.id))) {
-      throw validationFailed([{ field: 'settings.enforceSso', message: 'needs an enabled SSO connection' }]);
+    if (changes.settings?.enforceSso === true && !org.settings.enforceSso) {
+      if (!(await this.ssoProbe.hasEnabledConnection(org.id))) {
+        throw validationFailed([{ field: 'settings.enforceSso', message: 'needs an enabled SSO connection with a verified domain' }]);
+      }
+      // Never a lock-out (API.md, docs/threat-model.md "enforced SSO"): enforcement
+      // takes password login from every owner who is not break-glass, so at least
+      // one owner must keep a way in. Check-then-write, not one transaction: the
+      // probe reads SSO tables this repository does not own. The window is an
+      // owner revoking the last break-glass flag at the same moment (that path
+      // checks the same rule); the storage refactor's shared transaction closes it.
+      if (!(await this.ssoProbe.ownerKeepsAWayIn(org.id))) throw new AppError('conflict', { publicDetail: ENFORCE_SSO_LOCKOUT });
     }
     const changed = {
       ...(changes.name !== undefined ? { name: changes.name } : {}),

@@ -152,11 +152,14 @@ export function adminPages(scope: FastifyInstance, services: Services): void {
         }))
       : null;
     const flagged = has('sso') ? new Set((await services.ssoEnforcement.listBreakGlass(orgId)).map((b) => b.userId)) : new Set<string>();
+    const domains = has('sso') ? await services.domains.list(orgId) : [];
+    const verifiedDomains = new Set(domains.filter((d) => d.verified).map((d) => d.domain));
     const ssoSection = has('sso')
       ? {
           redirectUri: oidcRedirectUri(services.config.publicUrl),
-          connections: await services.ssoConnections.list(orgId),
-          domains: await services.domains.list(orgId),
+          // Each connection with the domains not verified yet: it is enabled only once one of them is.
+          connections: (await services.ssoConnections.list(orgId)).map((c) => ({ ...c, unverifiedDomains: c.domains.filter((d) => !verifiedDomains.has(d)) })),
+          domains,
           // Owners who keep password login while SSO is enforced (only owners may change this).
           breakGlass: members.filter((m) => m.role === 'owner').map((m) => ({ id: m.id, name: m.name, flagged: flagged.has(m.id) })),
         }

@@ -16,6 +16,9 @@ export type IdpDefect =
   | 'wrong_aud'
   | 'multi_aud_no_azp'
   | 'multi_aud_wrong_azp'
+  | 'multi_aud_untrusted'
+  /** Not a defect: `aud` as a one-element array (OIDC Core §2 allows either shape). */
+  | 'aud_as_array'
   | 'single_aud_wrong_azp'
   | 'wrong_nonce'
   | 'missing_nonce'
@@ -162,7 +165,14 @@ export class JoseIdp {
     const payload: Record<string, unknown> = { sub: this.claims.sub, email: this.claims.email, email_verified: this.claims.email_verified, name: this.claims.name };
     if (d !== 'missing_nonce') payload.nonce = d === 'wrong_nonce' ? 'not-the-nonce' : pending.nonce;
     if (d === 'multi_aud_wrong_azp' || d === 'single_aud_wrong_azp') payload.azp = 'another-client';
-    const audience = d === 'wrong_aud' ? 'another-client' : d === 'multi_aud_no_azp' || d === 'multi_aud_wrong_azp' ? [pending.clientId, 'another-client'] : pending.clientId;
+    if (d === 'multi_aud_untrusted') payload.azp = pending.clientId;
+    const audience = ((): string | string[] => {
+      if (d === 'wrong_aud') return 'another-client';
+      if (d === 'multi_aud_no_azp' || d === 'multi_aud_wrong_azp') return [pending.clientId, 'another-client'];
+      if (d === 'multi_aud_untrusted') return [pending.clientId, 'evil'];
+      if (d === 'aud_as_array') return [pending.clientId];
+      return pending.clientId;
+    })();
     const iat = d === 'iat_in_future' ? now + 600 : d === 'iat_before_login' ? now - 3600 : now;
     const exp = d === 'expired' ? now - 300 : d === 'expired_within_leeway' ? now - 30 : d === 'iat_before_login' ? now + 600 : iat + 600;
     const claims = { ...payload, iss: d === 'wrong_iss' ? 'https://evil.example' : this.issuer, aud: audience, iat, exp };

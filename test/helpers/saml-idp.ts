@@ -1,6 +1,7 @@
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { DOMParser, XMLSerializer } from '@xmldom/xmldom';
 import samlify from 'samlify';
+import { SignedXml } from 'xml-crypto';
 
 /**
  * A real SAML 2.0 identity provider for the tests: samlify 2.13 in IdP mode,
@@ -122,6 +123,24 @@ export interface ResponseFields {
 const escape = (value: string): string =>
   value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const attr = (name: string, value: string | null | undefined): string => (value === null || value === undefined ? '' : ` ${name}="${escape(value)}"`);
+/** XML-DSig algorithm identifiers (RFC 6931, xmldsig-core). */
+export const XMLDSIG = {
+  rsaSha1: 'http://www.w3.org/2000/09/xmldsig#rsa-sha1',
+  rsaSha256: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
+  rsaSha512: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha512',
+  rsaPssSha256: 'http://www.w3.org/2007/05/xmldsig-more#sha256-rsa-MGF1',
+  sha1: 'http://www.w3.org/2000/09/xmldsig#sha1',
+  sha256: 'http://www.w3.org/2001/04/xmlenc#sha256',
+  sha512: 'http://www.w3.org/2001/04/xmlenc#sha512',
+} as const;
+const ENVELOPED = 'http://www.w3.org/2000/09/xmldsig#enveloped-signature';
+const EXC_C14N = 'http://www.w3.org/2001/10/xml-exc-c14n#';
+
+export interface DsigAlgorithms {
+  signature: string;
+  digest: string;
+}
+
 export const newSamlId = (): string => `_${randomBytes(16).toString('hex')}`;
 
 export class TestSamlIdp {
@@ -131,11 +150,14 @@ export class TestSamlIdp {
     readonly entityId: string,
     readonly keys: TestKeys = selfSignedCertificate('Test IdP'),
     readonly ssoUrl: string = 'https://idp.example.test/saml/sso',
+    /** samlify's signing algorithm (its digest follows: rsa-sha1 → sha1). Default RSA-SHA256. */
+    signatureAlgorithm: string = XMLDSIG.rsaSha256,
   ) {
     this.idp = samlify.IdentityProvider({
       entityID: entityId,
       privateKey: keys.privateKeyPem,
       signingCert: keys.certificatePem,
+      requestSignatureAlgorithm: signatureAlgorithm,
       singleSignOnService: [{ Binding: REDIRECT, Location: ssoUrl }],
       // Only to keep samlify from warning about its absence; never used.
       singleLogoutService: [{ Binding: REDIRECT, Location: `${ssoUrl}/logout` }],
@@ -161,6 +183,35 @@ export class TestSamlIdp {
 
   /** A signed SAMLResponse (base64), as the IdP would auto-POST it. */
   async response(fields: ResponseFields): Promise<string> {
+    return this.sign(this.unsignedResponseXml(fields), fields.spMetadataXml, fields.signing ?? 'assertion');
+  }
+
+  /**
+   * A SAMLResponse (base64) signed with xml-crypto directly, with any pair
+   * of signature and digest algorithms (samlify ties the digest to the
+   * signature algorithm). `assertion` signs the assertion; `response`, if
+   * given, then signs the whole Response too (an enveloped signature after
+   * its Issuer, as samlify places it).
+   */
+  signedWith(fields: ResponseFields, assertion: DsigAlgorithms, response?: DsigAlgorithms): string {
+    let xml = this.dsig(this.unsignedResponseXml(fields), "/*[local-name(.)='Response']/*[local-name(.)='Assertion']", assertion);
+    if (response) xml = this.dsig(xml, "/*[local-name(.)='Response']", response);
+    return encode(xml);
+  }
+
+  private dsig(xml: string, elementXpath: string, algorithms: DsigAlgorithms): string {
+    const sig = new SignedXml({
+      privateKey: this.keys.privateKeyPem,
+      publicCert: this.keys.certificatePem,
+      signatureAlgorithm: algorithms.signature,
+      canonicalizationAlgorithm: EXC_C14N,
+    });
+    sig.addReference({ xpath: elementXpath, transforms: [ENVELOPED, EXC_C14N], digestAlgorithm: algorithms.digest });
+    sig.computeSignature(xml, { prefix: 'ds', location: { reference: `${elementXpath}/*[local-name(.)='Issuer']`, action: 'after' } });
+    return sig.getSignedXml();
+  }
+
+  private unsignedResponseXml(fields: ResponseFields): string {
     const now = fields.issueInstant ?? new Date();
     const later = new Date(now.getTime() + 5 * 60_000);
     const issuer = fields.issuer ?? this.entityId;
@@ -188,7 +239,7 @@ export class TestSamlIdp {
       `<saml:AuthnStatement AuthnInstant="${now.toISOString()}" SessionIndex="${newSamlId()}"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>` +
       (attributes === '' ? '' : `<saml:AttributeStatement>${attributes}</saml:AttributeStatement>`) +
       `</saml:Assertion></samlp:Response>`;
-    return this.sign(xml, fields.spMetadataXml, fields.signing ?? 'assertion');
+    return xml;
   }
 
   /** Sign `xml` the way samlify signs login responses for an SP with this metadata. */

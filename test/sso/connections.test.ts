@@ -30,6 +30,7 @@ function input(overrides: Record<string, unknown> = {}) {
 
 describe('create', () => {
   it('discovers the issuer, stores its metadata, and answers with the connection and our redirect URI — never the secret', async () => {
+    await verifyDomain(t, owner, 'acme.test');
     const response = await createConnection(t, owner, { ...input(), name: 'Okta', scopes: ['email', 'groups'] });
     expect(response.statusCode, response.body).toBe(201);
     const body = response.json();
@@ -152,6 +153,7 @@ describe('gates', () => {
    * under B's URL (service) — and gets 404, never 403.
    */
   it('hides another organization’s connections (404 both ways)', async () => {
+    await verifyDomain(t, owner, 'acme.test');
     const { id } = await createdConnection(t, owner, input());
     const other = await enterpriseOwner(t);
     const attempts = [
@@ -175,6 +177,7 @@ describe('gates', () => {
 
 describe('update and delete', () => {
   it('renames, changes domains, disables and re-enables, each audited with what changed (never the secret)', async () => {
+    await verifyDomain(t, owner, 'acme.test');
     const { id } = await createdConnection(t, owner, input());
     const patched = await t.app.inject({ method: 'PATCH', url: url(owner, id), ...asUser(owner.token), payload: { name: 'Renamed', domains: ['b.test'], enabled: false } });
     expect(patched.statusCode, patched.body).toBe(200);
@@ -220,5 +223,73 @@ describe('update and delete', () => {
     // The provisioned user keeps the account (and can reset a password).
     expect(t.services.database.sqlite.prepare("SELECT COUNT(*) AS n FROM users WHERE email = 'del@acme.test'").get()).toEqual({ n: 1 });
     expect(auditActions(t).at(-1)).toBe('sso.connection.deleted');
+  });
+});
+
+/**
+ * A connection enabled for a domain the organization never proved it
+ * controls (issue: accepted silently). Such a connection can sign nobody in
+ * by email (linking and JIT need a verified domain), yet it satisfied
+ * `enforceSso`, so an organization could force everyone onto an IdP that
+ * cannot let them in. It may be created, but disabled, and is enabled only
+ * once one of its domains is verified.
+ */
+describe('enabling needs a verified domain', () => {
+  const patch = (id: string, payload: Record<string, unknown>) => t.app.inject({ method: 'PATCH', url: url(owner, id), ...asUser(owner.token), payload });
+
+  it('creates a connection for unverified domains disabled (201), audited so', async () => {
+    const response = await createConnection(t, owner, input({ domains: ['acme.test', 'beta.test'] }));
+    expect(response.statusCode, response.body).toBe(201);
+    expect(response.json()).toMatchObject({ enabled: false, domains: ['acme.test', 'beta.test'] });
+    expect(t.services.audit.list({ action: 'sso.connection.created' }).at(-1)?.data).toMatchObject({ enabled: false });
+    // Disabled: it starts no login.
+    expect((await t.app.inject({ method: 'GET', url: `/v1/sso/start?connectionId=${response.json().id}` })).statusCode).not.toBe(302);
+  });
+
+  it('refuses PATCH enabled:true with 409 conflict naming the unverified domains, and accepts it once one is verified', async () => {
+    const { id } = await createdConnection(t, owner, input({ domains: ['acme.test', 'beta.test'] }));
+    const refused = await patch(id, { enabled: true });
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json()).toMatchObject({ code: 'conflict', unverifiedDomains: ['acme.test', 'beta.test'] });
+    expect(refused.json().detail).toContain('acme.test, beta.test');
+    expect((await t.app.inject({ method: 'GET', url: url(owner, id), ...asUser(owner.token) })).json().enabled).toBe(false);
+
+    await verifyDomain(t, owner, 'beta.test');
+    const enabled = await patch(id, { enabled: true });
+    expect(enabled.statusCode, enabled.body).toBe(200);
+    expect(enabled.json().enabled).toBe(true);
+  });
+
+  it('refuses moving an enabled connection onto unverified domains only (409), but allows adding one beside a verified domain', async () => {
+    await verifyDomain(t, owner, 'acme.test');
+    const { id } = await createdConnection(t, owner, input());
+    expect((await patch(id, { domains: ['beta.test'] })).statusCode).toBe(409);
+    expect((await patch(id, { domains: [] })).statusCode).toBe(409);
+    const widened = await patch(id, { domains: ['acme.test', 'beta.test'] });
+    expect(widened.statusCode, widened.body).toBe(200);
+    expect(widened.json()).toMatchObject({ enabled: true, domains: ['acme.test', 'beta.test'] });
+    // Disabling and re-domaining a disabled connection are always allowed.
+    expect((await patch(id, { enabled: false, domains: ['beta.test'] })).statusCode).toBe(200);
+  });
+
+  it('does not count a domain verified by another organization, nor a connection without domains', async () => {
+    const other = await enterpriseOwner(t);
+    await verifyDomain(t, other, 'acme.test');
+    const { id } = await createdConnection(t, owner, input());
+    expect((await patch(id, { enabled: true })).statusCode).toBe(409);
+    const none = await createdConnection(t, owner, input({ domains: [] }));
+    const refused = await patch(none.id, { enabled: true });
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json()).toMatchObject({ code: 'conflict', unverifiedDomains: [] });
+  });
+
+  /** `enforceSso` cannot rest on a connection enabled (before this rule) with no verified domain. */
+  it('does not let enforceSso rely on an enabled connection without a verified domain', async () => {
+    const { id } = await createdConnection(t, owner, input());
+    // As a connection enabled before the rule existed would be.
+    t.services.database.sqlite.prepare('UPDATE sso_connections SET enabled = 1 WHERE id = ?').run(id);
+    const response = await t.app.inject({ method: 'PATCH', url: `/v1/orgs/${owner.orgId}`, ...asUser(owner.token), payload: { settings: { enforceSso: true } } });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().errors).toEqual([{ field: 'settings.enforceSso', message: 'needs an enabled SSO connection with a verified domain' }]);
   });
 });

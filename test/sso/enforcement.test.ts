@@ -2,9 +2,10 @@
  * Enforced SSO and its escape hatches. Attacks and failure modes covered:
  * bypassing the IdP with a password (including through the TOTP second
  * step), an admin locking the organization out (disabling the last
- * connection), and a plan downgrade leaving users stranded (API.md:
- * downgrade never locks anyone out). Break-glass owners keep a password
- * path, audited on every use.
+ * connection; turning enforcement on, or removing the last break-glass
+ * flag, while no owner keeps a way in), and a plan downgrade leaving users
+ * stranded (API.md: downgrade never locks anyone out). Break-glass owners
+ * keep a password path, audited on every use.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { GOOD_PASSWORD, addMember, asUser, auditActions, mailToken, signup, type SignedUp } from '../helpers/app.js';
@@ -17,7 +18,7 @@ let t: SsoTestApp;
 let owner: SignedUp;
 let connectionId: string;
 
-useOidcSsoSuite({ domain: 'acme.test', bind: (s) => ({ idp, t, owner, connectionId } = s) });
+useOidcSsoSuite({ domain: 'acme.test', owner: { email: 'owner@acme.test' }, bind: (s) => ({ idp, t, owner, connectionId } = s) });
 
 function enforce(value: boolean, as: SignedUp = owner) {
   return t.app.inject({ method: 'PATCH', url: `/v1/orgs/${as.orgId}`, ...asUser(as.token), payload: { settings: { enforceSso: value } } });
@@ -27,12 +28,24 @@ function passwordLogin(email: string) {
   return t.app.inject({ method: 'POST', url: '/v1/login', payload: { email, password: GOOD_PASSWORD } });
 }
 
+/** The owner signs in once through the IdP (her account is linked by its verified email): a way in under enforcement. */
+async function ownerSignsInThroughSso(): Promise<void> {
+  idp.accounts.set('owner-sub', { email: owner.email, email_verified: true });
+  idp.loginAs = 'owner-sub';
+  const round = await ssoLogin(t, { connectionId });
+  expect(round.callback.statusCode, round.callback.body).toBe(302);
+}
+
+function breakGlass(userId: string, method: 'PUT' | 'DELETE', as: SignedUp = owner) {
+  return t.app.inject({ method, url: `/v1/orgs/${as.orgId}/sso/break-glass/${userId}`, ...asUser(as.token) });
+}
+
 describe('turning enforcement on', () => {
   it('needs an enabled connection (400 naming settings.enforceSso)', async () => {
     await t.app.inject({ method: 'PATCH', url: `/v1/orgs/${owner.orgId}/sso/connections/${connectionId}`, ...asUser(owner.token), payload: { enabled: false } });
     const response = await enforce(true);
     expect(response.statusCode).toBe(400);
-    expect(response.json().errors).toEqual([{ field: 'settings.enforceSso', message: 'needs an enabled SSO connection' }]);
+    expect(response.json().errors).toEqual([{ field: 'settings.enforceSso', message: 'needs an enabled SSO connection with a verified domain' }]);
   });
 
   it('needs the sso feature (403 plan_required)', async () => {
@@ -43,6 +56,7 @@ describe('turning enforcement on', () => {
   });
 
   it('is accepted with an enabled connection and audited as an org change', async () => {
+    await ownerSignsInThroughSso();
     const response = await enforce(true);
     expect(response.statusCode, response.body).toBe(200);
     expect(response.json().settings.enforceSso).toBe(true);
@@ -50,8 +64,75 @@ describe('turning enforcement on', () => {
   });
 });
 
+/**
+ * The lock-out of the issue: enforcement turned on while the only owner is
+ * not break-glass and has never signed in through SSO took her password
+ * login away with no warning. Refused (409 naming the fix) unless an
+ * active owner keeps a way in.
+ */
+describe('turning enforcement on never locks every owner out', () => {
+  it('refuses with 409 conflict naming the fix when no owner is break-glass or has signed in through SSO', async () => {
+    const before = auditActions(t).length;
+    const response = await enforce(true);
+    expect(response.statusCode).toBe(409);
+    expect(response.json()).toMatchObject({ code: 'conflict' });
+    expect(response.json().detail).toContain('Make an owner a break-glass owner or sign in once through SSO');
+    expect((await t.app.inject({ method: 'GET', url: `/v1/orgs/${owner.orgId}`, ...asUser(owner.token) })).json().settings.enforceSso).toBe(false);
+    expect(auditActions(t).slice(before)).not.toContain('org.updated');
+    expect((await passwordLogin(owner.email)).statusCode).toBe(200);
+  });
+
+  it('accepts it when an owner is a break-glass owner, who keeps password login', async () => {
+    expect((await breakGlass(owner.userId, 'PUT')).statusCode).toBe(204);
+    expect((await enforce(true)).statusCode).toBe(200);
+    expect((await passwordLogin(owner.email)).statusCode).toBe(200);
+  });
+
+  it('accepts it when an owner has signed in through SSO, who can sign in that way again', async () => {
+    await ownerSignsInThroughSso();
+    expect((await enforce(true)).statusCode).toBe(200);
+    expect((await passwordLogin(owner.email)).statusCode).toBe(403);
+    expect((await ssoLogin(t, { connectionId })).callback.statusCode).toBe(302);
+  });
+
+  it('does not count an admin who signed in through SSO', async () => {
+    idp.accounts.set('jit-admin', { email: 'ada@acme.test', email_verified: true });
+    idp.loginAs = 'jit-admin';
+    expect((await ssoLogin(t, { connectionId })).callback.statusCode).toBe(302);
+    const ada = t.services.database.sqlite.prepare("SELECT id FROM users WHERE email = 'ada@acme.test'").get() as { id: string };
+    const promoted = await t.app.inject({ method: 'PATCH', url: `/v1/orgs/${owner.orgId}/members/${ada.id}`, ...asUser(owner.token), payload: { role: 'admin' } });
+    expect(promoted.statusCode, promoted.body).toBe(200);
+    expect((await enforce(true)).statusCode).toBe(409);
+  });
+
+  it('does not count an owner whose SSO identity is on a connection that is now disabled', async () => {
+    await ownerSignsInThroughSso();
+    const client = idp.client(1);
+    const second = await t.app.inject({
+      method: 'POST', url: `/v1/orgs/${owner.orgId}/sso/connections`, ...asUser(owner.token),
+      payload: { type: 'oidc', name: 'Second', issuer: idp.issuer, clientId: client.clientId, clientSecret: client.clientSecret, domains: ['acme.test'] },
+    });
+    expect(second.json(), second.body).toMatchObject({ enabled: true });
+    const disabled = await t.app.inject({ method: 'PATCH', url: `/v1/orgs/${owner.orgId}/sso/connections/${connectionId}`, ...asUser(owner.token), payload: { enabled: false } });
+    expect(disabled.statusCode).toBe(200);
+    expect((await enforce(true)).statusCode).toBe(409);
+  });
+
+  it('refuses removing the last break-glass flag while enforced (409), and allows it once another way in exists', async () => {
+    expect((await breakGlass(owner.userId, 'PUT')).statusCode).toBe(204);
+    expect((await enforce(true)).statusCode).toBe(200);
+    const refused = await breakGlass(owner.userId, 'DELETE');
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json().detail).toContain('sign in once through SSO');
+    expect((await passwordLogin(owner.email)).statusCode).toBe(200);
+    await ownerSignsInThroughSso();
+    expect((await breakGlass(owner.userId, 'DELETE')).statusCode).toBe(204);
+  });
+});
+
 describe('password login under enforced SSO', () => {
   beforeEach(async () => {
+    await ownerSignsInThroughSso();
     expect((await enforce(true)).statusCode).toBe(200);
   });
 
@@ -128,6 +209,7 @@ describe('password login under enforced SSO', () => {
 
 describe('never a lock-out', () => {
   beforeEach(async () => {
+    await ownerSignsInThroughSso();
     expect((await enforce(true)).statusCode).toBe(200);
   });
 

@@ -3,7 +3,7 @@
  * provider never produces, from a tiny jose-based IdP: signature forgery
  * (another key, `alg: none`, HMAC with the client secret as key — the
  * algorithm-confusion attack), tokens for another audience or authorized
- * party, token substitution from another issuer, replay of a token minted
+ * party (or for us and an untrusted extra audience), token substitution from another issuer, replay of a token minted
  * for another login (nonce), expired and back- or forward-dated tokens,
  * userinfo for another subject, and RFC 9207 `iss` mix-up. Each is refused
  * with 400 sso_failed and an audited reason (OIDC Core §3.1.3.7, §5.3.2).
@@ -46,12 +46,31 @@ it('logs in with a well-formed response (control for the cases below)', async ()
   expect(sessionFrom(round.callback)).not.toBeNull();
 });
 
+/** The two shapes OIDC Core §2 allows for `aud` naming only us: a string (above) and a one-element array. */
+it('logs in with aud given as a one-element array', async () => {
+  idp.defect = 'aud_as_array';
+  const round = await ssoLogin(t, { connectionId });
+  expect(round.callback.statusCode, round.callback.body).toBe(302);
+  expect(sessionFrom(round.callback)).not.toBeNull();
+});
+
+/** Token meant for several relying parties: the public detail says why, the audit names the reason. */
+it('explains the refusal of an untrusted extra audience', async () => {
+  idp.defect = 'multi_aud_untrusted';
+  const round = await ssoLogin(t, { connectionId });
+  expect(round.callback.statusCode).toBe(400);
+  expect(round.callback.json()).toMatchObject({ code: 'sso_failed', detail: expect.stringContaining('other applications') });
+  expect(lastSsoFailureReason(t)).toBe('audience_untrusted');
+});
+
 describe.each<[string, IdpDefect, string]>([
   ['an ID token signed by another key (bad signature)', 'bad_signature', 'signature_invalid'],
   ['an unsigned ID token (alg: none)', 'alg_none', 'alg_refused'],
   ['an ID token for another audience', 'wrong_aud', 'audience_mismatch'],
   ['several audiences without azp', 'multi_aud_no_azp', 'audience_mismatch'],
   ['several audiences with another azp', 'multi_aud_wrong_azp', 'azp_mismatch'],
+  // OIDC Core §3.1.3.7 rule 3: an audience we do not trust, even beside ours and with azp = us.
+  ['an untrusted extra audience, azp ours', 'multi_aud_untrusted', 'audience_untrusted'],
   ['one audience with another azp', 'single_aud_wrong_azp', 'azp_mismatch'],
   ['an ID token from another issuer', 'wrong_iss', 'issuer_mismatch'],
   ['a nonce from another login (replayed token)', 'wrong_nonce', 'nonce_mismatch'],

@@ -1,10 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { asUser, auditActions } from '../helpers/app.js';
 import { ACS_BODY_LIMIT } from '../../src/sso/saml/routes.js';
+import { checkSignatureAlgorithms, readEnvelope } from '../../src/sso/saml/checks.js';
+import { SsoFailure } from '../../src/sso/failure.js';
 import {
   expectRefused, fieldsFor, lastSamlFailureReason, postAcs, samlConnectionFor, samlLogins, samlWorld, startSaml, type SamlConnection, type SamlWorld,
 } from '../helpers/saml.js';
-import { decode, encode, NS_DSIG, parseXml, selfSignedCertificate, serialize, TestSamlIdp } from '../helpers/saml-idp.js';
+import { decode, encode, NS_DSIG, parseXml, selfSignedCertificate, serialize, TestSamlIdp, XMLDSIG } from '../helpers/saml-idp.js';
 import { enterpriseOwner, verifyDomain } from '../helpers/sso.js';
 
 /**
@@ -69,6 +71,96 @@ describe('tampering and forged signatures', () => {
     const forged = await attacker.response({ ...fieldsFor(w.connection, requestId, { nameId: 'owner', email: 'owner@acme.test' }), signing: 'response-and-assertion' });
     expect(decode(forged)).toContain(attacker.keys.certificateBase64);
     expectRefused(w.t, await postAcs(w.t, w.connection, forged), 'signature_invalid');
+  });
+});
+
+/**
+ * SHA-1 signatures and digests (NIST SP 800-131A Rev. 2: SHA-1 disallowed
+ * for signatures; chosen-prefix collisions make a SHA-1 digest or signature
+ * something an attacker can aim at). Signed by the connection's real key,
+ * so only the algorithm check can refuse them; xml-crypto accepts both and
+ * node-saml offers no allow-list. The signature and the digest algorithm
+ * are tested apart (xml-crypto signs any pair), the Response signature
+ * apart from the assertion's (node-saml prefers the Response's verified
+ * bytes), and SHA-256/512 still pass.
+ */
+describe('weak signature algorithms', () => {
+  async function solicitedFields(): Promise<ReturnType<typeof fieldsFor>> {
+    return fieldsFor(w.connection, await startSaml(w.t, w.idp, w.connection));
+  }
+
+  it('refuses an assertion signed by the trusted IdP with RSA-SHA1 and SHA-1 digests (samlify)', async () => {
+    const keys = selfSignedCertificate('Test IdP');
+    w = await samlWorld({ idp: new TestSamlIdp('https://idp.example.test/metadata', keys, undefined, XMLDSIG.rsaSha1) });
+    const response = await w.idp.response(await solicitedFields());
+    expect(decode(response)).toContain(`Algorithm="${XMLDSIG.rsaSha1}"`);
+    expectRefused(w.t, await postAcs(w.t, w.connection, response), 'signature_algorithm_refused');
+    expect(samlLogins(w.t)).toBe(0);
+  });
+
+  it('refuses an RSA-SHA1 signature over a SHA-256 digest', async () => {
+    w = await samlWorld();
+    const response = w.idp.signedWith(await solicitedFields(), { signature: XMLDSIG.rsaSha1, digest: XMLDSIG.sha256 });
+    expectRefused(w.t, await postAcs(w.t, w.connection, response), 'signature_algorithm_refused');
+  });
+
+  it('refuses an RSA-SHA256 signature over a SHA-1 digest', async () => {
+    w = await samlWorld();
+    const response = w.idp.signedWith(await solicitedFields(), { signature: XMLDSIG.rsaSha256, digest: XMLDSIG.sha1 });
+    expectRefused(w.t, await postAcs(w.t, w.connection, response), 'digest_algorithm_refused');
+  });
+
+  it('refuses a SHA-256 assertion inside a Response signed with RSA-SHA1', async () => {
+    w = await samlWorld();
+    const strong = { signature: XMLDSIG.rsaSha256, digest: XMLDSIG.sha256 };
+    const response = w.idp.signedWith(await solicitedFields(), strong, { signature: XMLDSIG.rsaSha1, digest: XMLDSIG.sha1 });
+    expectRefused(w.t, await postAcs(w.t, w.connection, response), 'signature_algorithm_refused');
+  });
+
+  it.each([
+    ['RSA-SHA256 / SHA-256', XMLDSIG.rsaSha256, XMLDSIG.sha256],
+    ['RSA-SHA512 / SHA-512', XMLDSIG.rsaSha512, XMLDSIG.sha512],
+  ])('accepts %s (xml-crypto, assertion and Response signed)', async (_label, signature, digest) => {
+    w = await samlWorld();
+    const response = w.idp.signedWith(await solicitedFields(), { signature, digest }, { signature, digest });
+    const accepted = await postAcs(w.t, w.connection, response);
+    expect(accepted.statusCode, accepted.body).toBe(302);
+  });
+
+  /**
+   * The check alone, on a genuinely signed document edited afterwards: it
+   * holds for every SignatureMethod/DigestMethod, whatever its namespace
+   * (xml-crypto picks them by local name), and an absent Algorithm fails.
+   */
+  it.each([
+    ['DSA-SHA1', (x: string) => x.replace(XMLDSIG.rsaSha256, 'http://www.w3.org/2000/09/xmldsig#dsa-sha1'), 'signature_algorithm_refused'],
+    ['HMAC-SHA256', (x: string) => x.replace(XMLDSIG.rsaSha256, 'http://www.w3.org/2001/04/xmldsig-more#hmac-sha256'), 'signature_algorithm_refused'],
+    ['MD5 digest', (x: string) => x.replace(XMLDSIG.sha256, 'http://www.w3.org/2001/04/xmldsig-more#md5'), 'digest_algorithm_refused'],
+    ['a SignatureMethod without Algorithm', (x: string) => x.replace(`Algorithm="${XMLDSIG.rsaSha256}"`, ''), 'signature_algorithm_refused'],
+    [
+      'a SHA-1 DigestMethod in another namespace',
+      (x: string) => x.replace('</saml:Issuer>', `</saml:Issuer><x:DigestMethod xmlns:x="urn:example" Algorithm="${XMLDSIG.sha1}"/>`),
+      'digest_algorithm_refused',
+    ],
+  ] as const)('checkSignatureAlgorithms refuses %s', async (_label, edit, reason) => {
+    w = await samlWorld();
+    const signed = decode(w.idp.signedWith(fieldsFor(w.connection, null), { signature: XMLDSIG.rsaSha256, digest: XMLDSIG.sha256 }));
+    expect(() => checkSignatureAlgorithms(readEnvelope(signed).doc)).not.toThrow();
+    const edited = edit(signed);
+    expect(edited).not.toBe(signed);
+    let refused: string | null = null;
+    try {
+      checkSignatureAlgorithms(readEnvelope(edited).doc);
+    } catch (error) {
+      refused = error instanceof SsoFailure ? error.reason : String(error);
+    }
+    expect(refused).toBe(reason);
+  });
+
+  it('accepts RSASSA-PSS SHA-256 (samlify)', async () => {
+    w = await samlWorld({ idp: new TestSamlIdp('https://idp.example.test/metadata', undefined, undefined, XMLDSIG.rsaPssSha256) });
+    const accepted = await postAcs(w.t, w.connection, await w.idp.response(await solicitedFields()));
+    expect(accepted.statusCode, accepted.body).toBe(302);
   });
 });
 

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { addMember, asUser, auditActions, signup, type SignedUp } from '../helpers/app.js';
 import { createSamlConnection, samlConnectionFor } from '../helpers/saml.js';
 import { parseXml, selfSignedCertificate, TestSamlIdp, type TestKeys } from '../helpers/saml-idp.js';
-import { buildSsoTestApp, enterpriseOwner, type SsoTestApp } from '../helpers/sso.js';
+import { buildSsoTestApp, enterpriseOwner, verifyDomain, type SsoTestApp } from '../helpers/sso.js';
 
 /**
  * SAML connections through the connections API (feature `sso`, owners and
@@ -57,6 +57,7 @@ describe('create from IdP metadata', () => {
   it('takes the entity id, the HTTP-Redirect SSO URL and every signing certificate; answers with our per-connection SP values', async () => {
     const next = selfSignedCertificate('Next signing key');
     const encryption = selfSignedCertificate('Encryption key');
+    await verifyDomain(t, owner, 'acme.test');
     const response = await createSamlConnection(t, owner, { idpMetadataXml: metadata({ signing: [idp.keys, next], encryption }), domains: ['Acme.test'] });
     expect(response.statusCode, response.body).toBe(201);
     const body = response.json();
@@ -163,6 +164,7 @@ describe('create from entity id, SSO URL and certificate', () => {
 
 describe('SP metadata', () => {
   it('GET /v1/sso/saml/:id/metadata is SP metadata: our entity id, the HTTP-POST ACS, a NameID format, signed assertions wanted', async () => {
+    await verifyDomain(t, owner, 'acme.test');
     const connection = await samlConnectionFor(t, owner, idp);
     const response = await t.app.inject({ method: 'GET', url: `/v1/sso/saml/${connection.id}/metadata` });
     expect(response.statusCode).toBe(200);
@@ -218,6 +220,30 @@ describe('update', () => {
     expect(fieldsOf(badCert.json())).toEqual(['idpCertificate']);
     const doctype = await t.app.inject({ method: 'PATCH', url, ...asUser(owner.token), payload: { idpMetadataXml: metadata({ prolog: '<!DOCTYPE x>' }) } });
     expect(fieldsOf(doctype.json())).toEqual(['idpMetadataXml']);
+  });
+});
+
+/**
+ * As for OIDC: a SAML connection for a domain the organization has not
+ * verified is created disabled, and cannot be enabled (409 naming the
+ * domains) until one of its domains is verified.
+ */
+describe('enabling needs a verified domain', () => {
+  it('creates it disabled for unverified domains (or none), refuses enabling with 409, enables once a domain is verified', async () => {
+    const none = await createSamlConnection(t, owner, { idpMetadataXml: idp.metadataXml() });
+    expect(none.statusCode, none.body).toBe(201);
+    expect(none.json()).toMatchObject({ enabled: false, domains: [] });
+    const created = await createSamlConnection(t, owner, { idpMetadataXml: idp.metadataXml(), domains: ['acme.test'] });
+    expect(created.statusCode, created.body).toBe(201);
+    expect(created.json().enabled).toBe(false);
+    const url = `/v1/orgs/${owner.orgId}/sso/connections/${created.json().id}`;
+    const refused = await t.app.inject({ method: 'PATCH', url, ...asUser(owner.token), payload: { enabled: true } });
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json()).toMatchObject({ code: 'conflict', unverifiedDomains: ['acme.test'] });
+    await verifyDomain(t, owner, 'acme.test');
+    const enabled = await t.app.inject({ method: 'PATCH', url, ...asUser(owner.token), payload: { enabled: true } });
+    expect(enabled.statusCode, enabled.body).toBe(200);
+    expect(enabled.json().enabled).toBe(true);
   });
 });
 

@@ -459,3 +459,56 @@ describe('SAML connection form', () => {
     expect(await t.services.ssoConnections.list(free.orgId)).toEqual([]);
   });
 });
+
+/**
+ * The admin page explains the two SSO refusals that protect the
+ * organization: enforcing SSO while no owner keeps a way in (the lock-out
+ * of the issue), and enabling a connection none of whose domains is
+ * verified; each card names its unverified domains.
+ */
+describe('single sign-on safeguards on the admin page', () => {
+  const system = { type: 'system' as const, id: null };
+  const context = { ip: null, userAgent: null };
+  let idp: TestSamlIdp;
+  beforeAll(() => {
+    idp = new TestSamlIdp('https://idp.safeguards.example/metadata');
+  });
+
+  async function enterpriseWithSamlConnection(orgName: string, domain: string, verified: 'verified' | 'unverified'): Promise<{ org: SignedUp; connectionId: string }> {
+    const org = await signup(t.app, { orgName });
+    await t.services.orgs.setPlan(org.orgId, 'enterprise', system);
+    const user = await t.services.users.byId(org.userId);
+    if (!user) throw new Error('no owner');
+    if (verified === 'verified') await t.services.domains.verifyManually({ orgId: org.orgId, domain, actor: system });
+    const view = await t.services.ssoConnections.create(
+      await t.services.orgs.get(org.orgId),
+      user,
+      { type: 'saml', name: 'Safeguard IdP', idpMetadataXml: idp.metadataXml(), domains: [domain] },
+      context,
+    );
+    expect(view.enabled).toBe(verified === 'verified');
+    return { org, connectionId: view.id };
+  }
+
+  it('turning on Enforce SSO while no owner keeps a way in is refused next to the setting, naming the fix', async () => {
+    const { org } = await enterpriseWithSamlConnection('Lockout Oy', 'lockout.example', 'verified');
+    const browser = new Browser(org.token);
+    const response = await browser.submit(`/orgs/${org.orgId}/admin`, `/orgs/${org.orgId}/admin/settings`, { setting: 'enforceSso', value: 'on' });
+    expect(response.statusCode).toBe(409);
+    expect(response.body).toContain('id="setting-enforceSso-summary-title"');
+    expect(response.body).toContain('Make an owner a break-glass owner or sign in once through SSO, then turn it on.');
+    expect((await t.services.orgs.get(org.orgId)).settings.enforceSso).toBe(false);
+  });
+
+  it('a connection card names its unverified domains, and Enable explains the refusal on the card', async () => {
+    const { org, connectionId } = await enterpriseWithSamlConnection('Unverified Oy', 'unverified.example', 'unverified');
+    const browser = new Browser(org.token);
+    const page = await browser.get(`/orgs/${org.orgId}/admin`);
+    expect(page.body).toContain(`id="connection-${connectionId}-unverified">unverified.example: verify one under Domains before enabling this connection.</dd>`);
+    const response = await browser.post(`/orgs/${org.orgId}/admin/sso/connections/${connectionId}/enable`, { _csrf: csrfToken(page.body) });
+    expect(response.statusCode).toBe(409);
+    expect(response.body).toContain(`id="connection-${connectionId}-summary-title"`);
+    expect(response.body).toContain('Not verified yet: unverified.example.');
+    expect((await t.services.ssoConnections.list(org.orgId))[0]?.enabled).toBe(false);
+  });
+});

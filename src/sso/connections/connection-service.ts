@@ -1,5 +1,5 @@
 import type { AuditEventInput, RequestContext } from '../../audit/events.js';
-import { normalizeDomain } from '../../orgs/domains/domain-service.js';
+import { normalizeDomain, type VerifiedDomains } from '../../orgs/domains/domain-service.js';
 import type { Org } from '../../orgs/org.js';
 import type { SsoConnectionProbe } from '../../orgs/org-service.js';
 import type { PlanCatalogue } from '../../plans/plans.js';
@@ -78,6 +78,13 @@ export type ConnectionStatus =
  * at creation behind the SSRF guard, client secrets sealed at rest
  * (SECURITY.md: secrets at rest); SAML IdP metadata or values validated at
  * creation; every change audited.
+ *
+ * An enabled connection lists at least one domain its organization has
+ * verified (docs/threat-model.md, "IdP confusion"): a connection may be
+ * created with unverified domains, but it is then created disabled, and
+ * enabling it (or leaving it enabled with no verified domain through a
+ * domain change) is `409 conflict` naming the unverified domains. Only such
+ * connections count for `enforceSso`.
  */
 export class ConnectionService implements SsoConnectionProbe {
   constructor(
@@ -88,6 +95,7 @@ export class ConnectionService implements SsoConnectionProbe {
       secretBox: SecretBox;
       rp: OidcRelyingParty;
       outbound: OutboundPolicy;
+      domains: VerifiedDomains;
       clock: Clock;
       publicUrl: URL;
     },
@@ -113,9 +121,39 @@ export class ConnectionService implements SsoConnectionProbe {
     return (await this.deps.repo.listByOrg(orgId)).filter((c) => c.enabled);
   }
 
-  /** {@link SsoConnectionProbe}: `PATCH /v1/orgs/:orgId {settings:{enforceSso:true}}` needs one. */
+  /**
+   * {@link SsoConnectionProbe}: `PATCH /v1/orgs/:orgId {settings:{enforceSso:true}}`
+   * needs an enabled connection with a verified domain (one enabled before
+   * that rule existed, with none verified, does not count).
+   */
   async hasEnabledConnection(orgId: string): Promise<boolean> {
-    return (await this.deps.repo.listByOrg(orgId)).some((c) => c.enabled);
+    for (const c of await this.deps.repo.listByOrg(orgId)) {
+      if (c.enabled && (await this.verifiedDomainsOf(orgId, c.domains)).length > 0) return true;
+    }
+    return false;
+  }
+
+  /** Which of `domains` the organization has verified (DNS TXT or manually). */
+  private async verifiedDomainsOf(orgId: string, domains: readonly string[]): Promise<string[]> {
+    const verified: string[] = [];
+    for (const domain of domains) if (await this.deps.domains.isVerifiedFor(orgId, domain)) verified.push(domain);
+    return verified;
+  }
+
+  /**
+   * A connection is enabled only with at least one verified domain: JIT
+   * provisioning and linking need one anyway, and an enabled connection
+   * that can sign nobody in would let `enforceSso` strand the organization
+   * (issue: an OIDC connection enabled for an unverified domain was
+   * accepted silently). `409 conflict` naming the unverified domains.
+   */
+  private async refuseEnablingWithoutVerifiedDomain(orgId: string, domains: readonly string[]): Promise<void> {
+    if ((await this.verifiedDomainsOf(orgId, domains)).length > 0) return;
+    const publicDetail =
+      domains.length === 0
+        ? 'A connection can be enabled only once it lists a verified domain; this one lists none.'
+        : `A connection can be enabled only once at least one of its domains is verified. Not verified yet: ${domains.join(', ')}. Verify one under Domains first.`;
+    throw new AppError('conflict', { publicDetail, extra: { unverifiedDomains: [...domains] } });
   }
 
   /**
@@ -159,12 +197,14 @@ export class ConnectionService implements SsoConnectionProbe {
     const id = newId();
     const discovered = await this.discover(input.issuer, input.clientId);
     const now = this.deps.clock.now();
+    // Created disabled while none of its domains is verified (see the class comment).
+    const enabled = (await this.verifiedDomainsOf(org.id, domains)).length > 0;
     const connection: SsoConnection = {
       id,
       orgId: org.id,
       type: 'oidc',
       name: input.name.trim(),
-      enabled: true,
+      enabled,
       domains,
       oidc: {
         issuer: discovered.issuer,
@@ -179,7 +219,7 @@ export class ConnectionService implements SsoConnectionProbe {
     };
     await this.deps.repo.create(
       connection,
-      this.event('sso.connection.created', connection, actor, context, { type: 'oidc', issuer: discovered.issuer, domains, enabled: true }),
+      this.event('sso.connection.created', connection, actor, context, { type: 'oidc', issuer: discovered.issuer, domains, enabled }),
     );
     return this.view(connection);
   }
@@ -195,12 +235,14 @@ export class ConnectionService implements SsoConnectionProbe {
     const domains = parseDomains(input.domains ?? []);
     const idp = this.samlIdp(input, null);
     const now = this.deps.clock.now();
+    // Created disabled while none of its domains is verified (see the class comment).
+    const enabled = (await this.verifiedDomainsOf(org.id, domains)).length > 0;
     const connection: SsoConnection = {
       id: newId(),
       orgId: org.id,
       type: 'saml',
       name: input.name.trim(),
-      enabled: true,
+      enabled,
       domains,
       oidc: null,
       saml: { ...idp, allowIdpInitiatedSaml: input.allowIdpInitiatedSaml === true },
@@ -213,7 +255,7 @@ export class ConnectionService implements SsoConnectionProbe {
         type: 'saml',
         idpEntityId: idp.idpEntityId,
         domains,
-        enabled: true,
+        enabled,
         allowIdpInitiatedSaml: connection.saml?.allowIdpInitiatedSaml ?? false,
         certificates: idp.idpCertificates.map((c) => certificateSummary(c).sha256Fingerprint),
       }),
@@ -288,6 +330,10 @@ export class ConnectionService implements SsoConnectionProbe {
       changes.enabled = input.enabled;
       changed.push('enabled');
     }
+    // Enabled afterwards, and enabled or re-domained now: it must list a verified domain.
+    if ((changes.enabled ?? current.enabled) && (changes.enabled === true || changes.domains !== undefined)) {
+      await this.refuseEnablingWithoutVerifiedDomain(org.id, changes.domains ?? current.domains);
+    }
     const touchesOidc = input.issuer !== undefined || input.clientId !== undefined || input.clientSecret !== undefined || input.scopes !== undefined;
     if (touchesOidc) {
       if (!current.oidc) throw validationFailed([{ field: 'issuer', message: 'only OIDC connections have OIDC settings' }]);
@@ -340,10 +386,16 @@ export class ConnectionService implements SsoConnectionProbe {
     this.deps.rp.forget(current.id);
   }
 
-  /** While the org enforces SSO, its last enabled connection stays (turn enforcement off first). */
+  /**
+   * While the org enforces SSO, its last enabled connection with a verified
+   * domain stays (turn enforcement off first).
+   */
   private async refuseIfLastEnforced(org: Org, connection: SsoConnection): Promise<void> {
     if (!org.settings.enforceSso) return;
-    const others = (await this.deps.repo.listByOrg(org.id)).filter((c) => c.enabled && c.id !== connection.id);
+    const others: SsoConnection[] = [];
+    for (const c of await this.deps.repo.listByOrg(org.id)) {
+      if (c.enabled && c.id !== connection.id && (await this.verifiedDomainsOf(org.id, c.domains)).length > 0) others.push(c);
+    }
     if (others.length === 0) {
       throw new AppError('conflict', { publicDetail: 'This is the last enabled connection and the organization enforces SSO. Turn enforceSso off first.' });
     }

@@ -21,7 +21,12 @@ import { OutboundRefused } from '../connections/ssrf-guard.js';
  *   allow-list {@link ID_TOKEN_ALGORITHMS} (rule 7; never `none` nor HMAC);
  * - userinfo `sub` = ID token `sub` (OIDC Core §5.3.2).
  *
- * Added here: `azp`, when present with one audience, must be us (rule 5);
+ * Added here: every `aud` entry must be a trusted audience, and the only
+ * audience we trust is our client id (rule 3: "reject the ID Token if it
+ * does not list the Client as a valid audience, or if it contains
+ * additional audiences not trusted by the Client"; openid-client checks
+ * only that our client id is among them);
+ * `azp`, when present with one audience, must be us (rule 5);
  * `iat` not in the future and not before the login began (rule 10, 60 s
  * leeway); the ID token header `alg` re-checked against the allow-list;
  * issuer URLs with `/.well-known/` refused (they skip issuer validation);
@@ -159,6 +164,13 @@ export class OidcRelyingParty {
 
     const alg = headerAlg(tokens.id_token);
     if (alg === null || !ID_TOKEN_ALGORITHMS.includes(alg)) throw new OidcRejected('alg_refused', undefined, { alg });
+    // OIDC Core §3.1.3.7 rule 3: no audience we do not trust, even next to ours and with azp = us.
+    const untrusted = untrustedAudiences(claims.aud, settings.clientId);
+    if (untrusted.length > 0) {
+      throw new OidcRejected('audience_untrusted', 'The identity provider issued the sign-in for other applications too, so it was refused.', {
+        untrustedAudiences: untrusted.slice(0, 5).map((a) => a.slice(0, 64)),
+      });
+    }
     // OIDC Core §3.1.3.7 rule 5: an azp, even with a single audience, must be us.
     if (claims.azp !== undefined && claims.azp !== settings.clientId) throw new OidcRejected('azp_mismatch');
     // Rule 10: iat within leeway of now, and not before this login began.
@@ -264,6 +276,16 @@ export function metadataUrls(metadata: Record<string, unknown>): { field: string
   return ['authorization_endpoint', 'token_endpoint', 'jwks_uri', 'userinfo_endpoint']
     .filter((field) => typeof metadata[field] === 'string')
     .map((field) => ({ field, url: metadata[field] as string }));
+}
+
+/**
+ * The audiences of an ID token other than the ones the client trusts. The
+ * trusted set is our client id alone: no connection configures further
+ * audiences (OIDC Core §3.1.3.7 rule 3).
+ */
+function untrustedAudiences(aud: string | string[], clientId: string): string[] {
+  const audiences = Array.isArray(aud) ? aud : [aud];
+  return audiences.filter((a) => a !== clientId);
 }
 
 function headerAlg(jwt: string): string | null {

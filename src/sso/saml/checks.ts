@@ -1,6 +1,8 @@
 import { SsoFailure } from '../failure.js';
 import { SAML_CLOCK_SKEW_MS, SAML_MAX_ASSERTION_AGE_MS } from './saml-sp.js';
-import { attributeOf, attributeValues, children, countDescendants, isElement, NS, onlyChild, parseStrictXml, textOf, XmlRefused } from './xml.js';
+import {
+  attributeOf, attributeValues, children, countDescendants, descendantsByLocalName, isElement, NS, onlyChild, parseStrictXml, textOf, XmlRefused,
+} from './xml.js';
 
 /**
  * The checks node-saml 5.1.0 skips on login, and the document-shape checks
@@ -94,6 +96,59 @@ export function checkDocumentShape(doc: Document): void {
   const ids = attributeValues(root, 'ID');
   if (new Set(ids).size !== ids.length) throw new SsoFailure('duplicate_id');
 }
+
+/**
+ * XML-DSig algorithms we accept (RFC 6931 §2.1.3, §2.2.2, §2.3.5; the PSS
+ * URI: xmldsig-core §6.4.2, xmldsig-more 2007-05). SHA-1 is refused for
+ * signatures and digests alike (NIST SP 800-131A Rev. 2 §9: SHA-1 is
+ * disallowed for digital signature generation; chosen-prefix collisions,
+ * "SHA-1 is a Shambles", USENIX Security 2020), and so is DSA. Anything not
+ * listed is refused too. xml-crypto 6 has no allow-list for verification
+ * (it accepts rsa-sha1 and sha1) and node-saml 5.1 builds its verifier
+ * without options; `signatureAlgorithm` in node-saml's config is only for
+ * signing our own requests.
+ */
+const ACCEPTED_SIGNATURE_ALGORITHMS: readonly string[] = [
+  'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
+  'http://www.w3.org/2001/04/xmldsig-more#rsa-sha384',
+  'http://www.w3.org/2001/04/xmldsig-more#rsa-sha512',
+  'http://www.w3.org/2007/05/xmldsig-more#sha256-rsa-MGF1',
+  'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256',
+  'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384',
+  'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512',
+];
+const ACCEPTED_DIGEST_ALGORITHMS: readonly string[] = [
+  'http://www.w3.org/2001/04/xmlenc#sha256',
+  'http://www.w3.org/2001/04/xmldsig-more#sha384',
+  'http://www.w3.org/2001/04/xmlenc#sha512',
+];
+
+/**
+ * Signature and digest algorithms, after node-saml verified the signatures.
+ * The enveloped-signature transform removes ds:Signature from the verified
+ * assertion bytes, so the algorithms are read from the document node-saml
+ * verified (the same bytes, parsed strictly): EVERY `SignatureMethod` and
+ * `DigestMethod`, in any namespace and wherever it sits, must name an
+ * accepted algorithm. That covers the assertion's signature, the
+ * Response's (whose verified bytes node-saml prefers when it is valid),
+ * and anything xml-crypto could pick by local name; an element without an
+ * `Algorithm` is refused too.
+ */
+export function checkSignatureAlgorithms(doc: Document): void {
+  const root = doc.documentElement;
+  for (const method of descendantsByLocalName(root, 'SignatureMethod')) {
+    if (!ACCEPTED_SIGNATURE_ALGORITHMS.includes(attributeOf(method, 'Algorithm') ?? '')) {
+      throw new SsoFailure('signature_algorithm_refused', ALGORITHM_REFUSED, { algorithm: (attributeOf(method, 'Algorithm') ?? '').slice(0, 100) });
+    }
+  }
+  for (const method of descendantsByLocalName(root, 'DigestMethod')) {
+    if (!ACCEPTED_DIGEST_ALGORITHMS.includes(attributeOf(method, 'Algorithm') ?? '')) {
+      throw new SsoFailure('digest_algorithm_refused', ALGORITHM_REFUSED, { algorithm: (attributeOf(method, 'Algorithm') ?? '').slice(0, 100) });
+    }
+  }
+}
+
+const ALGORITHM_REFUSED = 'Your identity provider signed the sign-in with an algorithm this service does not accept (such as SHA-1). Its administrator must sign with SHA-256 or stronger.';
 
 /** What a verified assertion says, after our checks. */
 export interface CheckedAssertion {

@@ -9,7 +9,9 @@ import type { SsoAccountLinker } from '../linking.js';
 import type { CompletedLogin } from '../oidc/oidc-login-service.js';
 import { DEFAULT_RETURN_TO, safeReturnTo } from '../state/return-to.js';
 import type { SsoTransaction, SsoTransactionRepository } from '../state/transaction-repository.js';
-import { assertedEmail, assertedName, checkAssertion, checkDocumentShape, checkEnvelope, decodeSamlResponse, readEnvelope } from './checks.js';
+import {
+  assertedEmail, assertedName, checkAssertion, checkDocumentShape, checkEnvelope, checkSignatureAlgorithms, decodeSamlResponse, readEnvelope,
+} from './checks.js';
 import type { AssertionReplayCache } from './replay-cache.js';
 import { DatabaseRequestIdStore, samlRequestKey } from './request-id-store.js';
 import { authorizeUrl, SAML_REQUEST_TTL_MS, spMetadataXml, verifyPostResponse, type SpSettings } from './saml-sp.js';
@@ -124,8 +126,9 @@ export class SamlLoginService {
     const store = new DatabaseRequestIdStore(this.deps, connection.id);
     const verified = await verifyPostResponse(settings, store, input.samlResponse);
 
-    // 7–8. Shape (XSW) and our own assertion checks, on the verified assertion only.
+    // 7–8. Shape (XSW), signature algorithms (no SHA-1), and our own assertion checks, on the verified assertion only.
     checkDocumentShape(doc);
+    checkSignatureAlgorithms(doc);
     const assertion = checkAssertion(verified.assertionXml, { idpEntityId: settings.idpEntityId, acsUrl: settings.acsUrl, inResponseTo: envelope.inResponseTo, now });
     scope.email = assertedEmail(assertion);
 

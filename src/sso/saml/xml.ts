@@ -96,6 +96,20 @@ export function countDescendants(root: Element, ns: string, localName: string): 
   return count;
 }
 
+/**
+ * Every element below `root` (itself included) with this local name, in ANY
+ * namespace: for checks that must hold wherever a library might look
+ * (xml-crypto selects `SignatureMethod` and `DigestMethod` by local name),
+ * never for reading a value.
+ */
+export function descendantsByLocalName(root: Element, localName: string, out: Element[] = []): Element[] {
+  if (root.localName === localName) out.push(root);
+  for (let node = root.firstChild; node; node = node.nextSibling) {
+    if (node.nodeType === ELEMENT_NODE) descendantsByLocalName(node as Element, localName, out);
+  }
+  return out;
+}
+
 /** Every value of attribute `name` (no namespace) on `root` and below. */
 export function attributeValues(root: Element, name: string, out: string[] = []): string[] {
   if (root.hasAttribute(name)) out.push(root.getAttribute(name) ?? '');
