@@ -224,8 +224,21 @@ export function createServices(config: Readonly<Config>, options: BuildOptions =
 /** Build the Fastify app over a configuration; `listen()` is the caller's (server.ts, tests). */
 export async function buildApp(config: Readonly<Config>, options: BuildOptions = {}): Promise<{ app: FastifyInstance; services: Services }> {
   const requestLog = new OneLineRequestLog();
-  const serverOptions: FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } } = {
+  const timeouts = config.httpTimeouts;
+  // SECURITY.md "timeouts": Node's own request and header timeouts (slow
+  // headers, a trickling body → 408 and the connection closed), checked
+  // often enough that a short timeout is kept to within a quarter of it.
+  const nodeServerOptions = {
+    requestTimeout: timeouts.requestTimeoutMs,
+    headersTimeout: timeouts.headersTimeoutMs,
+    connectionsCheckingInterval: Math.min(1_000, Math.max(25, Math.floor(timeouts.headersTimeoutMs / 4))),
+  };
+  const serverOptions: FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } & typeof nodeServerOptions; http?: typeof nodeServerOptions } = {
     logger: options.logger ?? serviceLoggerOptions(config.logLevel),
+    // Fastify passes these on to Node (requestTimeout would otherwise be reset to 0, "none").
+    requestTimeout: timeouts.requestTimeoutMs,
+    keepAliveTimeout: timeouts.keepAliveTimeoutMs,
+    connectionTimeout: timeouts.idleSocketTimeoutMs,
     // Performance (issue 9): request.log is made on first use (src/http/logging.ts).
     childLoggerFactory: lazyChildLogger,
     bodyLimit: config.bodyLimitBytes,
@@ -235,7 +248,9 @@ export async function buildApp(config: Readonly<Config>, options: BuildOptions =
     // Performance (issue 9): one access-log line per request, not two.
     logController: requestLog,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
-    ...(config.tls ? { https: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } } : {}),
+    ...(config.tls
+      ? { https: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), ...nodeServerOptions } }
+      : { http: nodeServerOptions }),
   };
   const app = Fastify(serverOptions as FastifyServerOptions).withTypeProvider<TypeBoxTypeProvider>();
   requestLog.attach(app.log, serverOptions.logger);
