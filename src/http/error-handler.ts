@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { AppError, ERROR_STATUS, type ErrorCode, type FieldError } from '../platform/errors.js';
+import { drainRefusedBody } from './refused-body.js';
 
 /**
  * The one place errors become RFC 9457 problem details. Library errors are
@@ -14,6 +15,7 @@ export function registerErrorHandler(app: FastifyInstance): void {
       request.log.info({ code: appError.code, detail: appError.detail }, 'request refused');
     }
     for (const [name, value] of Object.entries(appError.headers)) reply.header(name, value);
+    if (appError.code === 'payload_too_large') drainRefusedBody(reply);
     const body: Record<string, unknown> = {
       type: `https://docs.cleverom.fi/problems/${appError.code}`,
       title: appError.title,

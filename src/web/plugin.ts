@@ -6,6 +6,7 @@ import view from '@fastify/view';
 import { Eta } from 'eta';
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../app.js';
+import { drainRefusedBody } from '../http/refused-body.js';
 import { AppError } from '../platform/errors.js';
 import { safeReturnTo } from '../sso/state/return-to.js';
 import { accountPages } from './account-pages.js';
@@ -124,6 +125,7 @@ async function pageErrorHandler(this: FastifyInstance, error: FastifyError | App
   } else if (typeof (error as FastifyError).statusCode === 'number' && (error as FastifyError).statusCode! < 500) {
     status = (error as FastifyError).statusCode!;
     heading = status === 413 ? 'The form is too large' : 'The request could not be handled';
+    if (status === 413) drainRefusedBody(reply);
     detail = 'Go back and try again.';
   } else {
     request.log.error({ err: error, reqId: request.id }, 'unexpected error on a page');

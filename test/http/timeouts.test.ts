@@ -91,6 +91,13 @@ describe('slow clients are cut off', () => {
     expect(statuses(outcome.received)).toEqual(['408']);
   });
 
+  it('a refused oversized body (413) is read only until the request timeout, then the connection is closed', async () => {
+    const head = `POST /v1/login HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${10 * 1024 * 1024 * 1024}\r\n\r\n`;
+    const outcome = await slowClient(head, 'x'.repeat(1024));
+    expect(outcome.closedByServer).toBe(true);
+    expect(statuses(outcome.received)[0]).toBe('413');
+  });
+
   it('a connection that opens and sends nothing is closed', async () => {
     const outcome = await slowClient('', null);
     expect(outcome.closedByServer).toBe(true);
