@@ -18,7 +18,7 @@ import { totpRoutes } from './auth/totp/routes.js';
 import { SqliteTotpRepository } from './auth/totp/totp-repository.js';
 import { TotpService } from './auth/totp/totp-service.js';
 import type { Config } from './config/load-config.js';
-import { registerErrorHandler } from './http/error-handler.js';
+import { answerFrameworkError, registerErrorHandler } from './http/error-handler.js';
 import { OneLineRequestLog, lazyChildLogger, serviceLoggerOptions } from './http/logging.js';
 import { purgeExpired } from './housekeeping/sqlite-housekeeping.js';
 import { healthRoutes } from './http/health.js';
@@ -26,6 +26,7 @@ import { Metrics } from './http/metrics.js';
 import { registerPolicy } from './http/policy.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { sqliteRateLimitStore } from './http/sqlite-rate-limit-store.js';
+import { parseQuerystring, registerTextRules } from './http/text.js';
 import { SqliteOrgRepository } from './orgs/org-repository.js';
 import { OrgService } from './orgs/org-service.js';
 import { orgRoutes } from './orgs/routes.js';
@@ -248,6 +249,10 @@ export async function buildApp(config: Readonly<Config>, options: BuildOptions =
     // Performance (issue 9): one access-log line per request, not two.
     logController: requestLog,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
+    // Query strings whose escapes are not UTF-8 are refused (src/http/text.ts).
+    routerOptions: { querystringParser: parseQuerystring },
+    // A path that does not decode (`%FF`) is problem+json too, not Fastify's own body.
+    frameworkErrors: answerFrameworkError,
     ...(config.tls
       ? { https: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), ...nodeServerOptions } }
       : { http: nodeServerOptions }),
@@ -257,6 +262,8 @@ export async function buildApp(config: Readonly<Config>, options: BuildOptions =
   // API.md "Conventions": JSON only. Fastify also parses text/plain by default,
   // which turned a wrong content type into 400 validation_failed instead of malformed_body.
   app.removeContentTypeParser('text/plain');
+  // Invalid UTF-8 and unpaired surrogates are refused at the edge (issue 23 item 19).
+  registerTextRules(app);
 
   const services = createServices(config, options, app.log);
   await services.hasher.warmUp();
