@@ -217,6 +217,7 @@ export function createServices(config: Readonly<Config>, options: BuildOptions =
     mailer,
     clock,
     publicUrl: config.publicUrl,
+    exportsPerHour: config.exportsPerHour,
   });
   metrics.countActiveGrantsWith(() => staff.activeGrants());
   return { config, clock, database, audit, plans, secretBox, mailer, hasher, sessions, passwords, orgs, users, serviceTokens, totp, staff, domains, ssoConnections, ssoLogin, ssoSaml, ssoEnforcement, privacy, metrics };

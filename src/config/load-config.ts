@@ -43,6 +43,8 @@ export interface Config {
   bodyLimitBytes: number;
   /** Bounds on how long a client may hold a connection (SECURITY.md "timeouts"); see {@link HttpTimeouts}. */
   httpTimeouts: HttpTimeouts;
+  /** `EXPORTS_PER_HOUR`: data exports (GDPR Art. 15/20) one account may request in any hour, both export routes together. */
+  exportsPerHour: number;
   session: { idleMinutes: number; absoluteHours: number };
   argon2: Argon2Params;
   /**
@@ -229,6 +231,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
   if (headersTimeoutMs > requestTimeoutMs) problems.push(`HEADERS_TIMEOUT_MS (${headersTimeoutMs}) must not exceed REQUEST_TIMEOUT_MS (${requestTimeoutMs})`);
   const keepAliveTimeoutMs = int('KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000);
   const httpTimeouts: HttpTimeouts = { requestTimeoutMs, headersTimeoutMs, keepAliveTimeoutMs, idleSocketTimeoutMs: 2 * requestTimeoutMs };
+  const exportsPerHour = int('EXPORTS_PER_HOUR', 5, 1, 1_000);
   const idleMinutes = int('SESSION_IDLE_MINUTES', 60, 1, 24 * 60);
   const absoluteHours = int('SESSION_ABSOLUTE_HOURS', 24, 1, 24 * 30);
 
@@ -270,6 +273,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
     rateLimitPerIpPerMinute,
     bodyLimitBytes,
     httpTimeouts,
+    exportsPerHour,
     session: { idleMinutes, absoluteHours },
     argon2,
     argon2Admission,

@@ -22,6 +22,18 @@ export interface TargetRef {
   orgId?: string;
 }
 
+/**
+ * A per-account limit on exports, counted from the audit log: at most `max`
+ * `event.action` events by the same actor in `windowMs` before `at`. Past it,
+ * `refusal` is recorded instead of the export.
+ */
+export interface ExportQuota {
+  max: number;
+  windowMs: number;
+  at: Date;
+  refusal: AuditEventInput;
+}
+export type ExportOutcome = { kind: 'exported'; sections: ExportSections } | { kind: 'rate_limited'; retryAt: Date };
 export type EraseOutcome = { kind: 'erased'; organizationDeleted: boolean } | { kind: 'not_found' } | { kind: 'last_owner'; soleMember: boolean };
 /**
  * What happens to the organization of its last owner: `keep` refuses the
@@ -38,8 +50,12 @@ export type EmailChangeOutcome = { kind: 'changed'; userId: string } | { kind: '
  * feature's {@link PrivacyContributor} inside it.
  */
 export interface PrivacyRepository {
-  /** All sections about the person, read in the transaction that records the export. */
-  export(subject: PrivacySubject, event: AuditEventInput): Promise<ExportSections>;
+  /**
+   * All sections about the person, read in the transaction that records the
+   * export — unless the caller is over `quota`, counted in that same
+   * transaction (then only the refusal is recorded).
+   */
+  export(subject: PrivacySubject, event: AuditEventInput, quota: ExportQuota): Promise<ExportOutcome>;
   /**
    * Erase the person: every contributor's hook, then the account, then the
    * event — unless they are the last owner of their organization (see
@@ -104,8 +120,18 @@ export class SqlitePrivacyRepository implements PrivacyRepository {
     return row;
   }
 
-  async export(subject: PrivacySubject, event: AuditEventInput): Promise<ExportSections> {
-    return this.database.transaction(() => {
+  async export(subject: PrivacySubject, event: AuditEventInput, quota: ExportQuota): Promise<ExportOutcome> {
+    return this.database.transaction((): ExportOutcome => {
+      const actorId = event.actor.id;
+      if (actorId !== null) {
+        const since = new Date(quota.at.getTime() - quota.windowMs);
+        const oldestCounted = this.audit.nthRecent({ action: event.action, actorId, since, n: quota.max });
+        if (oldestCounted !== null) {
+          // The refusal commits (it is the record of the attempt); no section is read.
+          this.audit.append(quota.refusal);
+          return { kind: 'rate_limited', retryAt: new Date(oldestCounted.getTime() + quota.windowMs) };
+        }
+      }
       const sections: ExportSections = {};
       for (const contributor of this.contributors) {
         for (const [name, value] of Object.entries(contributor.export(this.sqlite, subject))) {
@@ -114,7 +140,7 @@ export class SqlitePrivacyRepository implements PrivacyRepository {
         }
       }
       this.audit.append(event);
-      return sections;
+      return { kind: 'exported', sections };
     });
   }
 

@@ -12,6 +12,7 @@ import type { OrgPolicy, PrivacyRepository, TargetRef } from './privacy-reposito
 /** Version of the export document's shape; bump it on any incompatible change. */
 export const EXPORT_SCHEMA_VERSION = 1;
 const EMAIL_CHANGE_TTL_MS = DAY_MS;
+const EXPORT_WINDOW_MS = 60 * 60_000;
 const RESTRICTION_LIFT_TTL_MS = 30 * DAY_MS;
 
 /**
@@ -52,6 +53,8 @@ export class PrivacyService {
       mailer: Mailer;
       clock: Clock;
       publicUrl: URL;
+      /** `EXPORTS_PER_HOUR`: exports one account may request in any hour, both routes together. */
+      exportsPerHour: number;
     },
   ) {}
 
@@ -82,11 +85,39 @@ export class PrivacyService {
     }
   }
 
-  /** `GET /v1/me/export`, `GET /v1/orgs/:orgId/members/:userId/export`. */
+  /**
+   * `GET /v1/me/export`, `GET /v1/orgs/:orgId/members/:userId/export`.
+   *
+   * Limited per CALLER (the account asking), both routes together:
+   * `exportsPerHour` (default 5) in any 60 minutes, then `429 rate_limited`
+   * with `Retry-After` (OWASP ASVS 5.0 2.4.1 anti-automation; an export
+   * reads everything held about a person, so it is the costliest read and
+   * the richest one to repeat with a stolen session). Per caller, not per
+   * person exported: an admin exporting a member does not use up the
+   * member's own right of access, and a stolen admin session cannot export
+   * the whole organization quickly. Counted from the caller's
+   * `privacy.exported` events in the transaction that records the next one;
+   * a refusal is audited as `privacy.export_rate_limited`.
+   */
   async export(request: PrivacyRequest): Promise<ExportDocument> {
     const { target } = request;
     const subject = { userId: target.id, email: target.email, orgId: target.orgId };
-    const sections = await this.deps.repo.export(subject, this.event('privacy.exported', request, { schemaVersion: EXPORT_SCHEMA_VERSION }));
+    const now = this.deps.clock.now();
+    const outcome = await this.deps.repo.export(subject, this.event('privacy.exported', request, { schemaVersion: EXPORT_SCHEMA_VERSION }), {
+      max: this.deps.exportsPerHour,
+      windowMs: EXPORT_WINDOW_MS,
+      at: now,
+      refusal: this.event('privacy.export_rate_limited', request, { limit: this.deps.exportsPerHour, windowMinutes: EXPORT_WINDOW_MS / 60_000 }),
+    });
+    if (outcome.kind === 'rate_limited') {
+      const seconds = Math.max(1, Math.ceil((outcome.retryAt.getTime() - now.getTime()) / 1000));
+      throw new AppError('rate_limited', {
+        publicDetail: `At most ${this.deps.exportsPerHour} exports an hour.`,
+        extra: { retryAfter: seconds },
+        headers: { 'retry-after': String(seconds) },
+      });
+    }
+    const sections = outcome.sections;
     return {
       schemaVersion: EXPORT_SCHEMA_VERSION,
       generatedAt: this.deps.clock.now().toISOString(),

@@ -45,6 +45,7 @@ describe('loadConfig defaults', () => {
     expect(config.session).toEqual({ idleMinutes: 60, absoluteHours: 24 });
     // SECURITY.md "timeouts": bounded by default (docs/operations.md).
     expect(config.httpTimeouts).toEqual({ requestTimeoutMs: 30_000, headersTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, idleSocketTimeoutMs: 60_000 });
+    expect(config.exportsPerHour).toBe(5);
     expect(config.smtpUrl).toBeNull();
     expect(config.tls).toBeNull();
     expect(config.logLevel).toBe('info');
@@ -147,6 +148,7 @@ describe('loadConfig problems', () => {
     ['an unknown NODE_ENV', { NODE_ENV: 'staging' }, 'NODE_ENV'],
     ['argon2 memory below the OWASP floor', { ARGON2_MEMORY_KIB: '1024' }, 'ARGON2_MEMORY_KIB'],
     ['argon2 time cost below the floor', { ARGON2_TIME_COST: '1' }, 'ARGON2_TIME_COST'],
+    ['no exports at all', { EXPORTS_PER_HOUR: '0' }, 'EXPORTS_PER_HOUR'],
   ])('refuses %s', (_label, env, name) => {
     const problems = problemsOf(env);
     expect(problems.some((p) => p.includes(name))).toBe(true);

@@ -194,3 +194,63 @@ describe('invitations by email', () => {
     expect(JSON.stringify(ownerDoc.invitations.sent)).not.toContain(member.email);
   });
 });
+
+/**
+ * Exports are limited per calling account (issue 23 item 15; ASVS 5.0 2.4.1
+ * anti-automation): an export reads everything held about a person, so a
+ * stolen session repeating it — or an admin session exporting the whole
+ * organization — is throttled. Attack covered: six exports in a row, all 200.
+ */
+describe('export rate limit', () => {
+  it('allows 5 an hour, then 429 rate_limited with Retry-After, audited; the window slides', async () => {
+    const owner = await signup(t.app);
+    for (let i = 0; i < 5; i += 1) {
+      expect((await t.app.inject({ method: 'GET', url: '/v1/me/export', ...asUser(owner.token) })).statusCode).toBe(200);
+      t.clock.advance(60_000);
+    }
+    // The first export was 5 minutes ago: it leaves the window in 55 minutes.
+    const refused = await t.app.inject({ method: 'GET', url: '/v1/me/export', ...asUser(owner.token) });
+    expect(refused.statusCode).toBe(429);
+    expect(refused.headers['content-type']).toContain('application/problem+json');
+    expect(refused.json()).toMatchObject({ code: 'rate_limited', retryAfter: 55 * 60 });
+    expect(refused.headers['retry-after']).toBe(String(55 * 60));
+    expect(refused.headers['content-disposition']).toBeUndefined();
+    expect(refused.body).not.toContain(owner.email);
+
+    expect(auditEvents(t, 'privacy.exported')).toHaveLength(5);
+    const [refusal, ...more] = auditEvents(t, 'privacy.export_rate_limited');
+    expect(more).toEqual([]);
+    expect(refusal).toMatchObject({ actor_id: owner.userId, subject_id: owner.userId, data: { via: 'self', limit: 5, windowMinutes: 60 } });
+
+    t.clock.advance(55 * 60_000);
+    expect((await t.app.inject({ method: 'GET', url: '/v1/me/export', ...asUser(owner.token) })).statusCode).toBe(200);
+    // Only one has left the window.
+    expect((await t.app.inject({ method: 'GET', url: '/v1/me/export', ...asUser(owner.token) })).statusCode).toBe(429);
+  });
+
+  it('counts the caller, on both routes together: an admin exporting members does not use up a member’s own exports', async () => {
+    const owner = await signup(t.app);
+    const admin = await addMember(t, owner, 'admin');
+    const member = await addMember(t, owner, 'member');
+    const other = await addMember(t, owner, 'member');
+    for (let i = 0; i < 4; i += 1) {
+      expect((await t.app.inject({ method: 'GET', url: `/v1/orgs/${owner.orgId}/members/${member.userId}/export`, ...asUser(admin.token) })).statusCode).toBe(200);
+    }
+    expect((await t.app.inject({ method: 'GET', url: '/v1/me/export', ...asUser(admin.token) })).statusCode).toBe(200);
+    const sixth = await t.app.inject({ method: 'GET', url: `/v1/orgs/${owner.orgId}/members/${other.userId}/export`, ...asUser(admin.token) });
+    expect(sixth.statusCode).toBe(429);
+    expect(auditEvents(t, 'privacy.export_rate_limited')).toEqual([
+      expect.objectContaining({ actor_id: admin.userId, subject_id: other.userId, data: expect.objectContaining({ via: 'org_admin' }) }),
+    ]);
+    // The member's own right of access is untouched.
+    expect((await t.app.inject({ method: 'GET', url: '/v1/me/export', ...asUser(member.token) })).statusCode).toBe(200);
+  });
+
+  it('EXPORTS_PER_HOUR sets the limit', async () => {
+    await t.close();
+    t = await buildTestApp({ env: { EXPORTS_PER_HOUR: '1' } });
+    const owner = await signup(t.app);
+    expect((await t.app.inject({ method: 'GET', url: '/v1/me/export', ...asUser(owner.token) })).statusCode).toBe(200);
+    expect((await t.app.inject({ method: 'GET', url: '/v1/me/export', ...asUser(owner.token) })).statusCode).toBe(429);
+  });
+});
