@@ -7,7 +7,7 @@
  * another organization (or a plain member) reading someone's export.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { addMember, asUser, buildTestApp, login, mailToken, signup, type SignedUp, type TestApp } from '../helpers/app.js';
+import { addMember, asUser, buildTestApp, login, mailToken, signup, uniqueEmail, type SignedUp, type TestApp } from '../helpers/app.js';
 import { bearer, createStaff, requestAccess } from '../helpers/staff.js';
 import { enrolTotp, makeEnterprise } from '../helpers/totp.js';
 import { auditEvents, device } from './helpers.js';
@@ -252,5 +252,51 @@ describe('export rate limit', () => {
     const owner = await signup(t.app);
     expect((await t.app.inject({ method: 'GET', url: '/v1/me/export', ...asUser(owner.token) })).statusCode).toBe(200);
     expect((await t.app.inject({ method: 'GET', url: '/v1/me/export', ...asUser(owner.token) })).statusCode).toBe(429);
+  });
+});
+
+/**
+ * GDPR Art. 15(4): a person's copy must not carry other people's personal
+ * data. Attack covered: an export that handed over the address of someone
+ * the person had invited (kept beside the inviter's IP in the audit side
+ * row), or another member's email or name. Other people appear by id and
+ * role only.
+ */
+describe('other people in an export', () => {
+  it('appear by id and role, never by email or name', async () => {
+    const owner = await signup(t.app, { name: 'Olga Distinct-Owner' });
+    const admin = await addMember(t, owner, 'admin');
+    await t.app.inject({ method: 'PATCH', url: '/v1/me', ...asUser(admin.token), payload: { name: 'Adam Distinct-Admin' } });
+    const member = await addMember(t, admin, 'member');
+    await t.app.inject({ method: 'PATCH', url: '/v1/me', ...asUser(member.token), payload: { name: 'Mia Distinct-Member' } });
+    const promoted = await t.app.inject({ method: 'PATCH', url: `/v1/orgs/${owner.orgId}/members/${member.userId}`, ...asUser(owner.token), payload: { role: 'admin' } });
+    expect(promoted.statusCode).toBe(200);
+    const pending = uniqueEmail('pending-invitee');
+    const invited = await t.app.inject({ method: 'POST', url: `/v1/orgs/${owner.orgId}/invitations`, ...asUser(member.token), payload: { email: pending, role: 'member' } });
+    expect(invited.statusCode).toBe(201);
+
+    const people = [
+      { user: owner, personal: [owner.email, 'Olga Distinct-Owner'] },
+      { user: admin, personal: [admin.email, 'Adam Distinct-Admin'] },
+      { user: member, personal: [member.email, 'Mia Distinct-Member'] },
+    ];
+    const exports: { of: SignedUp; text: string }[] = [];
+    for (const { user } of people) exports.push({ of: user, text: JSON.stringify(await exportOf(user)) });
+    // An owner exporting a member gets the member's data, not the owner's or anyone else's.
+    const byOwner = await t.app.inject({ method: 'GET', url: `/v1/orgs/${owner.orgId}/members/${member.userId}/export`, ...asUser(owner.token) });
+    exports.push({ of: member, text: byOwner.body });
+
+    for (const { of, text } of exports) {
+      const others = people.filter((p) => p.user !== of).flatMap((p) => p.personal);
+      expect(others.filter((needle) => text.includes(needle)), `export of ${of.email}`).toEqual([]);
+      if (of !== member) expect(text).not.toContain(pending);
+    }
+    // The member's own export shows whom they invited by invitation id and role.
+    const memberDoc = JSON.parse(exports[2]?.text ?? '{}') as ExportDoc;
+    expect(exports[2]?.text).not.toContain(pending);
+    const created = memberDoc.auditEvents.find((e) => e.action === 'invitation.created');
+    expect(created?.personalDetails).toEqual({ ip: '127.0.0.1', userAgent: 'lightMyRequest', otherPerson: { role: 'invitee', invitationId: invited.json().invitationId } });
+    // Their own email is still there, where it is theirs.
+    expect(memberDoc.profile.email).toBe(member.email);
   });
 });
