@@ -218,6 +218,17 @@ export function createServices(config: Readonly<Config>, options: BuildOptions =
     clock,
     publicUrl: config.publicUrl,
     exportsPerHour: config.exportsPerHour,
+    onScrubReport: (report) => {
+      if (report.kind === 'done_later') log?.info({ attempts: report.attempts }, 'erasure: the database WAL was truncated on a later attempt');
+      else
+        log?.error(
+          { attempts: report.attempts, outcome: report.kind },
+          report.kind === 'pending'
+            ? 'erasure: another connection holds a database snapshot, so the WAL (which may still hold the erased data) could not be truncated yet; retrying every 30 s'
+            : 'erasure: the database WAL could not be truncated for 10 minutes; the erased data leaves it at its next restart (docs/operations.md "Erasure")',
+        );
+    },
+    onBackgroundError: (error, what) => log?.error({ err: error }, `${what} failed`),
   });
   metrics.countActiveGrantsWith(() => staff.activeGrants());
   return { config, clock, database, audit, plans, secretBox, mailer, hasher, sessions, passwords, orgs, users, serviceTokens, totp, staff, domains, ssoConnections, ssoLogin, ssoSaml, ssoEnforcement, privacy, metrics };

@@ -34,7 +34,8 @@ export interface ExportQuota {
   refusal: AuditEventInput;
 }
 export type ExportOutcome = { kind: 'exported'; sections: ExportSections } | { kind: 'rate_limited'; retryAt: Date };
-export type EraseOutcome = { kind: 'erased'; organizationDeleted: boolean } | { kind: 'not_found' } | { kind: 'last_owner'; soleMember: boolean };
+/** `addresses`: every email address known for the erased person, for copies outside the database (the outbox). */
+export type EraseOutcome = { kind: 'erased'; organizationDeleted: boolean; addresses: string[] } | { kind: 'not_found' } | { kind: 'last_owner'; soleMember: boolean };
 /**
  * What happens to the organization of its last owner: `keep` refuses the
  * erasure (ownership must be handed over first); `delete_if_sole_member`
@@ -62,6 +63,12 @@ export interface PrivacyRepository {
    * {@link OrgPolicy}).
    */
   erase(target: TargetRef, orgPolicy: OrgPolicy, event: AuditEventInput): Promise<EraseOutcome>;
+  /**
+   * After an erasure has committed: make sure no older copy of the erased
+   * rows stays in the storage's files (SQLite: checkpoint and truncate the
+   * WAL). One attempt; false when it could not be done now (retry later).
+   */
+  scrubAfterErasure(): Promise<boolean>;
   /**
    * Restrict (revoking every session and pending MFA challenge) or lift. Any
    * outstanding lift token is voided; `liftToken` stores a new one.
@@ -157,13 +164,18 @@ export class SqlitePrivacyRepository implements PrivacyRepository {
           deleteOrg = row.org_id;
         }
       }
-      const subject: ErasureSubject = { userId: row.id, email: row.email, orgId: row.org_id, ips: new Set() };
+      const subject: ErasureSubject = { userId: row.id, email: row.email, orgId: row.org_id, ips: new Set(), emails: new Set([row.email]) };
       for (const contributor of this.contributors) contributor.erase(this.sqlite, subject);
       // Everything of the organization goes with it (its tables cascade); audit rows keep its id.
       if (deleteOrg !== null) this.sqlite.prepare('DELETE FROM orgs WHERE id = ?').run(deleteOrg);
       this.audit.append({ ...event, data: { ...event.data, organizationDeleted: deleteOrg !== null } });
-      return { kind: 'erased', organizationDeleted: deleteOrg !== null };
+      return { kind: 'erased', organizationDeleted: deleteOrg !== null, addresses: [...subject.emails] };
     });
+  }
+
+  /** GDPR Art. 17: the WAL still holds page images from before the erasure until it is checkpointed and truncated. */
+  async scrubAfterErasure(): Promise<boolean> {
+    return this.database.checkpointTruncate();
   }
 
   async setRestriction(input: { target: TargetRef; restricted: boolean; liftToken: PrivacyTokenRecord | null; at: Date; event: AuditEventInput }): Promise<RestrictOutcome> {
