@@ -18,7 +18,7 @@ import { totpRoutes } from './auth/totp/routes.js';
 import { SqliteTotpRepository } from './auth/totp/totp-repository.js';
 import { TotpService } from './auth/totp/totp-service.js';
 import type { Config } from './config/load-config.js';
-import { registerErrorHandler } from './http/error-handler.js';
+import { answerFrameworkError, registerErrorHandler } from './http/error-handler.js';
 import { OneLineRequestLog, lazyChildLogger, serviceLoggerOptions } from './http/logging.js';
 import { purgeExpired } from './housekeeping/sqlite-housekeeping.js';
 import { healthRoutes } from './http/health.js';
@@ -26,6 +26,7 @@ import { Metrics } from './http/metrics.js';
 import { registerPolicy } from './http/policy.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { sqliteRateLimitStore } from './http/sqlite-rate-limit-store.js';
+import { parseQuerystring, registerTextRules } from './http/text.js';
 import { SqliteOrgRepository } from './orgs/org-repository.js';
 import { OrgService } from './orgs/org-service.js';
 import { orgRoutes } from './orgs/routes.js';
@@ -228,6 +229,18 @@ export function createServices(config: Readonly<Config>, options: BuildOptions =
     mailer,
     clock,
     publicUrl: config.publicUrl,
+    exportsPerHour: config.exportsPerHour,
+    onScrubReport: (report) => {
+      if (report.kind === 'done_later') log?.info({ attempts: report.attempts }, 'erasure: the database WAL was truncated on a later attempt');
+      else
+        log?.error(
+          { attempts: report.attempts, outcome: report.kind },
+          report.kind === 'pending'
+            ? 'erasure: another connection holds a database snapshot, so the WAL (which may still hold the erased data) could not be truncated yet; retrying every 30 s'
+            : 'erasure: the database WAL could not be truncated for 10 minutes; the erased data leaves it at its next restart (docs/operations.md "Erasure")',
+        );
+    },
+    onBackgroundError: (error, what) => log?.error({ err: error }, `${what} failed`),
   });
   metrics.countActiveGrantsWith(() => staff.activeGrants());
   return { config, clock, database, audit, plans, secretBox, mailer, hasher, sessions, passwords, orgs, users, serviceTokens, totp, staff, domains, ssoConnections, ssoLogin, ssoSaml, ssoEnforcement, privacy, metrics };
@@ -236,8 +249,21 @@ export function createServices(config: Readonly<Config>, options: BuildOptions =
 /** Build the Fastify app over a configuration; `listen()` is the caller's (server.ts, tests). */
 export async function buildApp(config: Readonly<Config>, options: BuildOptions = {}): Promise<{ app: FastifyInstance; services: Services }> {
   const requestLog = new OneLineRequestLog();
-  const serverOptions: FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } } = {
+  const timeouts = config.httpTimeouts;
+  // SECURITY.md "timeouts": Node's own request and header timeouts (slow
+  // headers, a trickling body → 408 and the connection closed), checked
+  // often enough that a short timeout is kept to within a quarter of it.
+  const nodeServerOptions = {
+    requestTimeout: timeouts.requestTimeoutMs,
+    headersTimeout: timeouts.headersTimeoutMs,
+    connectionsCheckingInterval: Math.min(1_000, Math.max(25, Math.floor(timeouts.headersTimeoutMs / 4))),
+  };
+  const serverOptions: FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } & typeof nodeServerOptions; http?: typeof nodeServerOptions } = {
     logger: options.logger ?? serviceLoggerOptions(config.logLevel),
+    // Fastify passes these on to Node (requestTimeout would otherwise be reset to 0, "none").
+    requestTimeout: timeouts.requestTimeoutMs,
+    keepAliveTimeout: timeouts.keepAliveTimeoutMs,
+    connectionTimeout: timeouts.idleSocketTimeoutMs,
     // Performance (issue 9): request.log is made on first use (src/http/logging.ts).
     childLoggerFactory: lazyChildLogger,
     bodyLimit: config.bodyLimitBytes,
@@ -247,13 +273,21 @@ export async function buildApp(config: Readonly<Config>, options: BuildOptions =
     // Performance (issue 9): one access-log line per request, not two.
     logController: requestLog,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
-    ...(config.tls ? { https: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } } : {}),
+    // Query strings whose escapes are not UTF-8 are refused (src/http/text.ts).
+    routerOptions: { querystringParser: parseQuerystring },
+    // A path that does not decode (`%FF`) is problem+json too, not Fastify's own body.
+    frameworkErrors: answerFrameworkError,
+    ...(config.tls
+      ? { https: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), ...nodeServerOptions } }
+      : { http: nodeServerOptions }),
   };
   const app = Fastify(serverOptions as FastifyServerOptions).withTypeProvider<TypeBoxTypeProvider>();
   requestLog.attach(app.log, serverOptions.logger);
   // API.md "Conventions": JSON only. Fastify also parses text/plain by default,
   // which turned a wrong content type into 400 validation_failed instead of malformed_body.
   app.removeContentTypeParser('text/plain');
+  // Invalid UTF-8 and unpaired surrogates are refused at the edge (issue 23 item 19).
+  registerTextRules(app);
 
   const services = createServices(config, options, app.log);
   await services.hasher.warmUp();

@@ -16,8 +16,34 @@ interface EventRow {
 }
 
 /**
+ * Events whose personal side row, filed under the actor (their IP and user
+ * agent), also holds ANOTHER person's email — and who that person is, by
+ * role and by the id the event names them with. Closed: a new event that
+ * stores someone else's email beside the actor's details must be listed.
+ */
+const EMAIL_OF_ANOTHER_PERSON: Readonly<Record<string, { role: string; idKey: string }>> = Object.freeze({
+  // The invitee's address (org-service.ts `invite`); the event's subject is the invitation.
+  'invitation.created': { role: 'invitee', idKey: 'invitationId' },
+});
+
+/**
+ * The personal details of an event as the person may receive them (GDPR
+ * Art. 15(4): the copy must not adversely affect the rights of others):
+ * another person's email is left out, and that person is named by role and
+ * id instead.
+ */
+function ownDetails(action: string, subjectId: string | null, details: JsonValue): JsonValue {
+  const other = EMAIL_OF_ANOTHER_PERSON[action];
+  if (other === undefined || details === null || typeof details !== 'object' || Array.isArray(details) || !('email' in details)) return details;
+  const { email: _othersEmail, ...own } = details;
+  return { ...own, otherPerson: { role: other.role, [other.idKey]: subjectId } };
+}
+
+/**
  * The audit events about the person (as subject or actor) with the personal
- * details recorded about them (IP, user agent, email in `audit_pii`).
+ * details recorded about them (IP, user agent, email in `audit_pii`) —
+ * without another person's email that some side rows hold beside the
+ * actor's details (see `EMAIL_OF_ANOTHER_PERSON`).
  *
  * Erasure deletes those details — and any other event's details naming
  * their email (e.g. the invitation that was sent to them) — but never an
@@ -48,7 +74,7 @@ export const auditPrivacy: PrivacyContributor = {
         orgId: r.org_id,
         subjectId: r.subject_id,
         data: JSON.parse(r.data) as JsonValue,
-        personalDetails: r.pii_data === null ? null : (JSON.parse(r.pii_data) as JsonValue),
+        personalDetails: r.pii_data === null ? null : ownDetails(r.action, r.subject_id, JSON.parse(r.pii_data) as JsonValue),
       })),
     };
   },

@@ -57,6 +57,23 @@ export class SqliteAuditLog {
     this.insertPii = sqlite.prepare('INSERT INTO audit_pii (seq, user_id, salt, data) VALUES (?, ?, ?, ?)');
   }
 
+  /**
+   * For a per-account limit counted in the log itself (e.g. data exports):
+   * the time of the `n`-th most recent `action` event by `actorId` after
+   * `since`, or null when there are fewer than `n`. Call it inside the
+   * transaction that appends the next such event, so the count and the
+   * append are one atomic step (two concurrent requests cannot both pass).
+   * The walk goes back from the newest event of the actor (audit_actor_idx)
+   * and stops at the `n`-th match.
+   */
+  nthRecent(input: { action: string; actorId: string; since: Date; n: number }): Date | null {
+    if (!this.sqlite.inTransaction) throw new Error('count audit events inside the transaction that appends the next one');
+    const row = this.sqlite
+      .prepare('SELECT at FROM audit_events WHERE actor_id = ? AND action = ? AND at > ? ORDER BY seq DESC LIMIT 1 OFFSET ?')
+      .get(input.actorId, input.action, input.since.toISOString(), input.n - 1) as { at: string } | undefined;
+    return row ? new Date(row.at) : null;
+  }
+
   /** Append one event; returns its sequence number. Call inside a transaction. */
   append(event: AuditEventInput): number {
     if (!this.sqlite.inTransaction) throw new Error('audit events are written inside the transaction of their action');

@@ -41,6 +41,10 @@ export interface Config {
   tls: { certFile: string; keyFile: string } | null;
   rateLimitPerIpPerMinute: number;
   bodyLimitBytes: number;
+  /** Bounds on how long a client may hold a connection (SECURITY.md "timeouts"); see {@link HttpTimeouts}. */
+  httpTimeouts: HttpTimeouts;
+  /** `EXPORTS_PER_HOUR`: data exports (GDPR Art. 15/20) one account may request in any hour, both export routes together. */
+  exportsPerHour: number;
   session: { idleMinutes: number; absoluteHours: number };
   argon2: Argon2Params;
   /**
@@ -74,6 +78,26 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const NODE_ENVS: readonly NodeEnv[] = ['development', 'production', 'test'];
+
+/**
+ * SECURITY.md "timeouts" (no request may hold a connection unboundedly;
+ * OWASP Denial of Service Cheat Sheet, slow-headers and slow-body attacks):
+ * - `requestTimeoutMs`: the whole request — headers and body — must arrive
+ *   within it (Node `server.requestTimeout`), else `408` and the connection
+ *   is closed;
+ * - `headersTimeoutMs`: the headers must arrive within it (Node
+ *   `server.headersTimeout`; at most `requestTimeoutMs`);
+ * - `keepAliveTimeoutMs`: an idle keep-alive connection is closed after it;
+ * - `idleSocketTimeoutMs`: a socket with no traffic at all for this long is
+ *   destroyed, also while a handler runs (Fastify `connectionTimeout`);
+ *   twice `requestTimeoutMs`.
+ */
+export interface HttpTimeouts {
+  requestTimeoutMs: number;
+  headersTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  idleSocketTimeoutMs: number;
+}
 
 export interface Argon2Admission {
   maxConcurrent: number;
@@ -201,6 +225,13 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
 
   const rateLimitPerIpPerMinute = int('RATE_LIMIT_PER_IP_PER_MINUTE', 60, 1, 1_000_000);
   const bodyLimitBytes = int('BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024);
+  const requestTimeoutMs = int('REQUEST_TIMEOUT_MS', 30_000, 100, 600_000);
+  const headersTimeoutMs = int('HEADERS_TIMEOUT_MS', Math.min(10_000, requestTimeoutMs), 100, 600_000);
+  // Node refuses a headers timeout longer than the request timeout (it could never fire).
+  if (headersTimeoutMs > requestTimeoutMs) problems.push(`HEADERS_TIMEOUT_MS (${headersTimeoutMs}) must not exceed REQUEST_TIMEOUT_MS (${requestTimeoutMs})`);
+  const keepAliveTimeoutMs = int('KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000);
+  const httpTimeouts: HttpTimeouts = { requestTimeoutMs, headersTimeoutMs, keepAliveTimeoutMs, idleSocketTimeoutMs: 2 * requestTimeoutMs };
+  const exportsPerHour = int('EXPORTS_PER_HOUR', 5, 1, 1_000);
   const idleMinutes = int('SESSION_IDLE_MINUTES', 60, 1, 24 * 60);
   const absoluteHours = int('SESSION_ABSOLUTE_HOURS', 24, 1, 24 * 30);
 
@@ -241,6 +272,8 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
     tls,
     rateLimitPerIpPerMinute,
     bodyLimitBytes,
+    httpTimeouts,
+    exportsPerHour,
     session: { idleMinutes, absoluteHours },
     argon2,
     argon2Admission,

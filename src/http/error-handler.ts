@@ -1,39 +1,52 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
-import { AppError, ERROR_STATUS, type ErrorCode, type FieldError } from '../platform/errors.js';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, ERROR_STATUS, validationFailed, type ErrorCode, type FieldError } from '../platform/errors.js';
+import { drainRefusedBody } from './refused-body.js';
 
 /**
  * The one place errors become RFC 9457 problem details. Library errors are
  * translated here; nothing internal (stack, SQL, paths) ever reaches a body.
  */
 export function registerErrorHandler(app: FastifyInstance): void {
-  app.setErrorHandler((error: FastifyError | AppError | Error, request, reply) => {
-    const appError = toAppError(error);
-    if (appError.status >= 500) {
-      request.log.error({ err: error, reqId: request.id }, 'unexpected error');
-    } else if (Object.keys(appError.detail).length > 0) {
-      request.log.info({ code: appError.code, detail: appError.detail }, 'request refused');
-    }
-    for (const [name, value] of Object.entries(appError.headers)) reply.header(name, value);
-    const body: Record<string, unknown> = {
-      type: `https://docs.cleverom.fi/problems/${appError.code}`,
-      title: appError.title,
-      status: appError.status,
-      code: appError.code,
-      ...(appError.publicDetail === undefined ? {} : { detail: appError.publicDetail }),
-      ...appError.extra,
-      ...(appError.status >= 500 ? { requestId: request.id } : {}),
-    };
-    // SSO callbacks are browser navigations from the IdP: a person gets a page, not JSON.
-    if (request.url.startsWith('/v1/sso/') && prefersHtml(request.headers.accept)) {
-      return reply.status(appError.status).type('text/html; charset=utf-8').send(ssoErrorPage(appError));
-    }
-    return reply.status(appError.status).type('application/problem+json').send(JSON.stringify(body));
-  });
+  app.setErrorHandler(answerError);
 
   app.setNotFoundHandler((_request, reply) => {
     const body = { type: 'https://docs.cleverom.fi/problems/not_found', title: 'The resource was not found.', status: 404, code: 'not_found' };
     return reply.status(404).type('application/problem+json').send(JSON.stringify(body));
   });
+}
+
+/**
+ * Fastify's `frameworkErrors`: errors raised before a route is found (a path
+ * whose escapes do not decode, `FST_ERR_BAD_URL`) get the same problem
+ * details as everything else.
+ */
+export function answerFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  void answerError(error, request, reply);
+}
+
+function answerError(error: FastifyError | AppError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const appError = toAppError(error);
+  if (appError.status >= 500) {
+    request.log.error({ err: error, reqId: request.id }, 'unexpected error');
+  } else if (Object.keys(appError.detail).length > 0) {
+    request.log.info({ code: appError.code, detail: appError.detail }, 'request refused');
+  }
+  for (const [name, value] of Object.entries(appError.headers)) reply.header(name, value);
+  if (appError.code === 'payload_too_large') drainRefusedBody(reply);
+  const body: Record<string, unknown> = {
+    type: `https://docs.cleverom.fi/problems/${appError.code}`,
+    title: appError.title,
+    status: appError.status,
+    code: appError.code,
+    ...(appError.publicDetail === undefined ? {} : { detail: appError.publicDetail }),
+    ...appError.extra,
+    ...(appError.status >= 500 ? { requestId: request.id } : {}),
+  };
+  // SSO callbacks are browser navigations from the IdP: a person gets a page, not JSON.
+  if (request.url.startsWith('/v1/sso/') && prefersHtml(request.headers.accept)) {
+    return reply.status(appError.status).type('text/html; charset=utf-8').send(ssoErrorPage(appError));
+  }
+  return reply.status(appError.status).type('application/problem+json').send(JSON.stringify(body));
 }
 
 function prefersHtml(accept: string | undefined): boolean {
@@ -73,6 +86,9 @@ function toAppError(error: FastifyError | AppError | Error): AppError {
       return new AppError('malformed_body');
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new AppError('payload_too_large');
+    case 'FST_ERR_BAD_URL':
+      // The path's escapes are not UTF-8 (src/http/text.ts: text at the edge).
+      return validationFailed([{ field: 'params', message: 'is not valid UTF-8' }]);
     default:
       break;
   }

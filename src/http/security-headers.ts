@@ -40,6 +40,13 @@ export function helmetHeaders(options: Readonly<HelmetOptions>): Readonly<Record
  * response (errors and 404s included), and the request id, so support and
  * audit events can be matched to an answer. (One callback-style hook: each
  * hook, and an async one most, costs time on every request; issue 9.)
+ *
+ * `Cache-Control: no-store` is the default of every answer (ASVS 14.3.2:
+ * authenticated and personal responses are not kept by browsers or shared
+ * caches; RFC 9111 §5.2.2.5). Deciding per route whether an answer is
+ * personal would be one more thing to forget, so only the few answers that
+ * are public and the same for everyone opt out by setting their own value
+ * (the stylesheet, SAML SP metadata).
  */
 export function registerSecurityHeaders(app: FastifyInstance, options: Readonly<HelmetOptions>): void {
   const headers = helmetHeaders(options);
@@ -47,6 +54,7 @@ export function registerSecurityHeaders(app: FastifyInstance, options: Readonly<
   app.addHook('onRequest', (request, reply, done) => {
     for (const name of names) reply.header(name, headers[name]);
     reply.header('x-request-id', request.id);
+    reply.header('cache-control', 'no-store');
     done();
   });
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Transporter } from 'nodemailer';
 import type { Clock } from './clock.js';
@@ -14,6 +14,12 @@ export interface Mail {
 
 export interface Mailer {
   send(mail: Mail): Promise<void>;
+  /**
+   * GDPR Art. 17: delete the copies of mail this service still holds that
+   * are addressed to, or mention, any of `addresses` (an erased person's
+   * addresses). Returns how many were deleted.
+   */
+  forget(addresses: readonly string[]): Promise<number>;
 }
 
 export interface MailLogger {
@@ -37,6 +43,35 @@ export class OutboxMailer implements Mailer {
     writeFileSync(file, JSON.stringify({ ...mail, at: this.clock.now().toISOString() }, null, 2), { mode: 0o600 });
     this.log.info({ mail: { kind: mail.kind, file } }, 'email written to the outbox (SMTP_URL is unset)');
   }
+
+  /**
+   * Deletes every outbox file addressed to one of `addresses`, or whose
+   * subject or text names one (the notice of an email change goes to the
+   * old address and names the new one). Addresses compare case-insensitively.
+   */
+  async forget(addresses: readonly string[]): Promise<number> {
+    const wanted = addresses.map((a) => a.trim().toLowerCase()).filter((a) => a !== '');
+    if (wanted.length === 0 || !existsSync(this.dir)) return 0;
+    let deleted = 0;
+    for (const name of readdirSync(this.dir)) {
+      if (!name.endsWith('.json')) continue;
+      const file = join(this.dir, name);
+      let mail: Partial<Mail>;
+      try {
+        mail = JSON.parse(readFileSync(file, 'utf8')) as Partial<Mail>;
+      } catch {
+        continue;
+      }
+      const to = String(mail.to ?? '').toLowerCase();
+      const words = `${String(mail.subject ?? '')}\n${String(mail.text ?? '')}`.toLowerCase();
+      if (wanted.some((address) => to === address || words.includes(address))) {
+        rmSync(file, { force: true });
+        deleted += 1;
+      }
+    }
+    if (deleted > 0) this.log.info({ mail: { deleted } }, 'erasure: outbox mails of the person deleted');
+    return deleted;
+  }
 }
 
 /**
@@ -54,5 +89,10 @@ export class SmtpMailer implements Mailer {
     this.transport ??= import('nodemailer').then((nodemailer) => nodemailer.default.createTransport(this.smtpUrl));
     const transport = await this.transport;
     await transport.sendMail({ from: this.from, to: mail.to, subject: mail.subject, text: mail.text });
+  }
+
+  /** Nothing is kept here: sent mail is with the relay and the recipient (docs/operations.md "Erasure"). */
+  async forget(): Promise<number> {
+    return 0;
   }
 }

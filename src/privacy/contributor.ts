@@ -15,10 +15,14 @@ export interface PrivacySubject {
  * What the erasure hooks share while they run, in registration order: the
  * IP addresses seen for the person (collected from sessions and audit
  * details before those are deleted) so that later hooks can remove rows
- * keyed by them (e.g. rate-limit counters).
+ * keyed by them (e.g. rate-limit counters); and every email address known
+ * for them (current, pending change, asserted by SSO), so that copies held
+ * outside the database (the development outbox) can be deleted after the
+ * erasure commits.
  */
 export interface ErasureSubject extends PrivacySubject {
   readonly ips: Set<string>;
+  readonly emails: Set<string>;
 }
 
 /** Export sections: top-level keys of the export document. */

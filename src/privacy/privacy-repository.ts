@@ -22,7 +22,20 @@ export interface TargetRef {
   orgId?: string;
 }
 
-export type EraseOutcome = { kind: 'erased'; organizationDeleted: boolean } | { kind: 'not_found' } | { kind: 'last_owner'; soleMember: boolean };
+/**
+ * A per-account limit on exports, counted from the audit log: at most `max`
+ * `event.action` events by the same actor in `windowMs` before `at`. Past it,
+ * `refusal` is recorded instead of the export.
+ */
+export interface ExportQuota {
+  max: number;
+  windowMs: number;
+  at: Date;
+  refusal: AuditEventInput;
+}
+export type ExportOutcome = { kind: 'exported'; sections: ExportSections } | { kind: 'rate_limited'; retryAt: Date };
+/** `addresses`: every email address known for the erased person, for copies outside the database (the outbox). */
+export type EraseOutcome = { kind: 'erased'; organizationDeleted: boolean; addresses: string[] } | { kind: 'not_found' } | { kind: 'last_owner'; soleMember: boolean };
 /**
  * What happens to the organization of its last owner: `keep` refuses the
  * erasure (ownership must be handed over first); `delete_if_sole_member`
@@ -38,14 +51,24 @@ export type EmailChangeOutcome = { kind: 'changed'; userId: string } | { kind: '
  * feature's {@link PrivacyContributor} inside it.
  */
 export interface PrivacyRepository {
-  /** All sections about the person, read in the transaction that records the export. */
-  export(subject: PrivacySubject, event: AuditEventInput): Promise<ExportSections>;
+  /**
+   * All sections about the person, read in the transaction that records the
+   * export — unless the caller is over `quota`, counted in that same
+   * transaction (then only the refusal is recorded).
+   */
+  export(subject: PrivacySubject, event: AuditEventInput, quota: ExportQuota): Promise<ExportOutcome>;
   /**
    * Erase the person: every contributor's hook, then the account, then the
    * event — unless they are the last owner of their organization (see
    * {@link OrgPolicy}).
    */
   erase(target: TargetRef, orgPolicy: OrgPolicy, event: AuditEventInput): Promise<EraseOutcome>;
+  /**
+   * After an erasure has committed: make sure no older copy of the erased
+   * rows stays in the storage's files (SQLite: checkpoint and truncate the
+   * WAL). One attempt; false when it could not be done now (retry later).
+   */
+  scrubAfterErasure(): Promise<boolean>;
   /**
    * Restrict (revoking every session and pending MFA challenge) or lift. Any
    * outstanding lift token is voided; `liftToken` stores a new one.
@@ -104,8 +127,18 @@ export class SqlitePrivacyRepository implements PrivacyRepository {
     return row;
   }
 
-  async export(subject: PrivacySubject, event: AuditEventInput): Promise<ExportSections> {
-    return this.database.transaction(() => {
+  async export(subject: PrivacySubject, event: AuditEventInput, quota: ExportQuota): Promise<ExportOutcome> {
+    return this.database.transaction((): ExportOutcome => {
+      const actorId = event.actor.id;
+      if (actorId !== null) {
+        const since = new Date(quota.at.getTime() - quota.windowMs);
+        const oldestCounted = this.audit.nthRecent({ action: event.action, actorId, since, n: quota.max });
+        if (oldestCounted !== null) {
+          // The refusal commits (it is the record of the attempt); no section is read.
+          this.audit.append(quota.refusal);
+          return { kind: 'rate_limited', retryAt: new Date(oldestCounted.getTime() + quota.windowMs) };
+        }
+      }
       const sections: ExportSections = {};
       for (const contributor of this.contributors) {
         for (const [name, value] of Object.entries(contributor.export(this.sqlite, subject))) {
@@ -114,7 +147,7 @@ export class SqlitePrivacyRepository implements PrivacyRepository {
         }
       }
       this.audit.append(event);
-      return sections;
+      return { kind: 'exported', sections };
     });
   }
 
@@ -131,13 +164,18 @@ export class SqlitePrivacyRepository implements PrivacyRepository {
           deleteOrg = row.org_id;
         }
       }
-      const subject: ErasureSubject = { userId: row.id, email: row.email, orgId: row.org_id, ips: new Set() };
+      const subject: ErasureSubject = { userId: row.id, email: row.email, orgId: row.org_id, ips: new Set(), emails: new Set([row.email]) };
       for (const contributor of this.contributors) contributor.erase(this.sqlite, subject);
       // Everything of the organization goes with it (its tables cascade); audit rows keep its id.
       if (deleteOrg !== null) this.sqlite.prepare('DELETE FROM orgs WHERE id = ?').run(deleteOrg);
       this.audit.append({ ...event, data: { ...event.data, organizationDeleted: deleteOrg !== null } });
-      return { kind: 'erased', organizationDeleted: deleteOrg !== null };
+      return { kind: 'erased', organizationDeleted: deleteOrg !== null, addresses: [...subject.emails] };
     });
+  }
+
+  /** GDPR Art. 17: the WAL still holds page images from before the erasure until it is checkpointed and truncated. */
+  async scrubAfterErasure(): Promise<boolean> {
+    return this.database.checkpointTruncate();
   }
 
   async setRestriction(input: { target: TargetRef; restricted: boolean; liftToken: PrivacyTokenRecord | null; at: Date; event: AuditEventInput }): Promise<RestrictOutcome> {

@@ -12,6 +12,15 @@ import type { OrgPolicy, PrivacyRepository, TargetRef } from './privacy-reposito
 /** Version of the export document's shape; bump it on any incompatible change. */
 export const EXPORT_SCHEMA_VERSION = 1;
 const EMAIL_CHANGE_TTL_MS = DAY_MS;
+const EXPORT_WINDOW_MS = 60 * 60_000;
+/** Waits between the attempts to scrub storage files before an erasure answers (only when another process holds a snapshot). */
+const SCRUB_RETRY_MS = [25, 100, 250] as const;
+/** Then, in the background: every 30 s for 10 minutes. */
+const SCRUB_BACKGROUND_MS = 30_000;
+const SCRUB_BACKGROUND_ATTEMPTS = 20;
+
+/** What happened to the storage files after an erasure (for the log). */
+export type ScrubReport = { kind: 'pending'; attempts: number } | { kind: 'done_later'; attempts: number } | { kind: 'failed'; attempts: number };
 const RESTRICTION_LIFT_TTL_MS = 30 * DAY_MS;
 
 /**
@@ -52,6 +61,12 @@ export class PrivacyService {
       mailer: Mailer;
       clock: Clock;
       publicUrl: URL;
+      /** `EXPORTS_PER_HOUR`: exports one account may request in any hour, both routes together. */
+      exportsPerHour: number;
+      /** Told when the storage files could not be scrubbed before the answer, and how that ended. */
+      onScrubReport?: (report: ScrubReport) => void;
+      /** Told when deleting the person's outbox mail failed (the erasure itself has committed). */
+      onBackgroundError?: (error: unknown, what: string) => void;
     },
   ) {}
 
@@ -82,11 +97,39 @@ export class PrivacyService {
     }
   }
 
-  /** `GET /v1/me/export`, `GET /v1/orgs/:orgId/members/:userId/export`. */
+  /**
+   * `GET /v1/me/export`, `GET /v1/orgs/:orgId/members/:userId/export`.
+   *
+   * Limited per CALLER (the account asking), both routes together:
+   * `exportsPerHour` (default 5) in any 60 minutes, then `429 rate_limited`
+   * with `Retry-After` (OWASP ASVS 5.0 2.4.1 anti-automation; an export
+   * reads everything held about a person, so it is the costliest read and
+   * the richest one to repeat with a stolen session). Per caller, not per
+   * person exported: an admin exporting a member does not use up the
+   * member's own right of access, and a stolen admin session cannot export
+   * the whole organization quickly. Counted from the caller's
+   * `privacy.exported` events in the transaction that records the next one;
+   * a refusal is audited as `privacy.export_rate_limited`.
+   */
   async export(request: PrivacyRequest): Promise<ExportDocument> {
     const { target } = request;
     const subject = { userId: target.id, email: target.email, orgId: target.orgId };
-    const sections = await this.deps.repo.export(subject, this.event('privacy.exported', request, { schemaVersion: EXPORT_SCHEMA_VERSION }));
+    const now = this.deps.clock.now();
+    const outcome = await this.deps.repo.export(subject, this.event('privacy.exported', request, { schemaVersion: EXPORT_SCHEMA_VERSION }), {
+      max: this.deps.exportsPerHour,
+      windowMs: EXPORT_WINDOW_MS,
+      at: now,
+      refusal: this.event('privacy.export_rate_limited', request, { limit: this.deps.exportsPerHour, windowMinutes: EXPORT_WINDOW_MS / 60_000 }),
+    });
+    if (outcome.kind === 'rate_limited') {
+      const seconds = Math.max(1, Math.ceil((outcome.retryAt.getTime() - now.getTime()) / 1000));
+      throw new AppError('rate_limited', {
+        publicDetail: `At most ${this.deps.exportsPerHour} exports an hour.`,
+        extra: { retryAfter: seconds },
+        headers: { 'retry-after': String(seconds) },
+      });
+    }
+    const sections = outcome.sections;
     return {
       schemaVersion: EXPORT_SCHEMA_VERSION,
       generatedAt: this.deps.clock.now().toISOString(),
@@ -123,7 +166,45 @@ export class PrivacyService {
           : 'The last owner of an organization cannot be erased. Make another member owner first (PATCH /v1/orgs/:orgId/members/:userId {"role":"owner"}).',
       });
     }
+    // GDPR Art. 17: no copy may outlive the answer — in the database's own files, or in the outbox.
+    await this.scrubStorage();
+    try {
+      await this.deps.mailer.forget(outcome.addresses);
+    } catch (error) {
+      this.deps.onBackgroundError?.(error, 'deleting the outbox mail of an erased person');
+    }
     return { organizationDeleted: outcome.organizationDeleted };
+  }
+
+  /**
+   * After the erasure has committed, older page images of the erased rows
+   * may still be in the storage's files (SQLite's WAL). They are scrubbed
+   * before the erasure answers; only a reader in another process (a CLI
+   * verb) can prevent it. Then a few quick retries, and if still prevented,
+   * the answer goes out and retries continue in the background (every 30 s
+   * for 10 minutes), each outcome reported; `journal_size_limit=0` removes
+   * the frames at the WAL's next restart in any case.
+   */
+  private async scrubStorage(): Promise<void> {
+    if (await this.deps.repo.scrubAfterErasure()) return;
+    for (const wait of SCRUB_RETRY_MS) {
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      if (await this.deps.repo.scrubAfterErasure()) return;
+    }
+    let attempts = 1 + SCRUB_RETRY_MS.length;
+    this.deps.onScrubReport?.({ kind: 'pending', attempts });
+    const retry = (): void => {
+      attempts += 1;
+      void this.deps.repo.scrubAfterErasure().then(
+        (done) => {
+          if (done) this.deps.onScrubReport?.({ kind: 'done_later', attempts });
+          else if (attempts < 1 + SCRUB_RETRY_MS.length + SCRUB_BACKGROUND_ATTEMPTS) setTimeout(retry, SCRUB_BACKGROUND_MS).unref();
+          else this.deps.onScrubReport?.({ kind: 'failed', attempts });
+        },
+        (error: unknown) => this.deps.onBackgroundError?.(error, 'scrubbing storage after an erasure'),
+      );
+    };
+    setTimeout(retry, SCRUB_BACKGROUND_MS).unref();
   }
 
   /**

@@ -31,6 +31,8 @@ export const consentsAndTokensPrivacy: PrivacyContributor = {
     };
   },
   erase(sqlite, subject) {
+    const pending = sqlite.prepare('SELECT new_email FROM privacy_tokens WHERE user_id = ? AND new_email IS NOT NULL').all(subject.userId) as { new_email: string }[];
+    for (const { new_email } of pending) subject.emails.add(new_email);
     sqlite.prepare('DELETE FROM consent_history WHERE user_id = ?').run(subject.userId);
     sqlite.prepare('DELETE FROM privacy_tokens WHERE user_id = ?').run(subject.userId);
   },

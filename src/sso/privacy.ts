@@ -46,6 +46,8 @@ export const ssoPrivacy: PrivacyContributor = {
     };
   },
   erase(sqlite, subject) {
+    const asserted = sqlite.prepare('SELECT email FROM sso_identities WHERE user_id = ? AND email IS NOT NULL').all(subject.userId) as { email: string }[];
+    for (const { email } of asserted) subject.emails.add(email);
     sqlite.prepare('DELETE FROM sso_identities WHERE user_id = ?').run(subject.userId);
     sqlite.prepare('DELETE FROM sso_break_glass WHERE user_id = ?').run(subject.userId);
     // Flags they set for other owners keep the flag, without the pseudonymous id of who set it.

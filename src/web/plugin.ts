@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import csrfProtection from '@fastify/csrf-protection';
-import formbody from '@fastify/formbody';
 import view from '@fastify/view';
 import { Eta } from 'eta';
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../app.js';
+import { drainRefusedBody } from '../http/refused-body.js';
+import { fieldsObject, parseUrlencoded } from '../http/text.js';
 import { AppError } from '../platform/errors.js';
 import { safeReturnTo } from '../sso/state/return-to.js';
 import { accountPages } from './account-pages.js';
@@ -34,7 +35,12 @@ const STYLESHEET = fileURLToPath(new URL('./assets/site.css', import.meta.url));
 export function webPages(services: Services): FastifyPluginAsync {
   return async function pages(scope: FastifyInstance): Promise<void> {
     const secure = services.config.secureCookies;
-    await scope.register(formbody, { bodyLimit: services.config.bodyLimitBytes });
+    // Form bodies: strict UTF-8 (src/http/text.ts); a repeated name becomes an array, as with @fastify/formbody.
+    scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer', bodyLimit: services.config.bodyLimitBytes }, (_request, body, done) => {
+      const parsed = parseUrlencoded(body as Buffer);
+      if ('refusal' in parsed) return done(parsed.refusal, undefined);
+      done(null, fieldsObject(parsed.fields));
+    });
     await scope.register(csrfProtection, {
       cookieKey: secure ? '__Host-cleverom_csrf' : 'cleverom_csrf',
       cookieOpts: { path: '/', sameSite: 'lax', httpOnly: true, secure },
@@ -126,6 +132,7 @@ async function pageErrorHandler(this: FastifyInstance, error: FastifyError | App
   } else if (typeof (error as FastifyError).statusCode === 'number' && (error as FastifyError).statusCode! < 500) {
     status = (error as FastifyError).statusCode!;
     heading = status === 413 ? 'The form is too large' : 'The request could not be handled';
+    if (status === 413) drainRefusedBody(reply);
     detail = 'Go back and try again.';
   } else {
     request.log.error({ err: error, reqId: request.id }, 'unexpected error on a page');

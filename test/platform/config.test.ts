@@ -43,6 +43,9 @@ describe('loadConfig defaults', () => {
     expect(config.rateLimitPerIpPerMinute).toBe(60);
     expect(config.bodyLimitBytes).toBe(64 * 1024);
     expect(config.session).toEqual({ idleMinutes: 60, absoluteHours: 24 });
+    // SECURITY.md "timeouts": bounded by default (docs/operations.md).
+    expect(config.httpTimeouts).toEqual({ requestTimeoutMs: 30_000, headersTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, idleSocketTimeoutMs: 60_000 });
+    expect(config.exportsPerHour).toBe(5);
     expect(config.smtpUrl).toBeNull();
     expect(config.tls).toBeNull();
     expect(config.logLevel).toBe('info');
@@ -122,6 +125,17 @@ describe('loadConfig problems', () => {
     for (const problem of error.problems) expect(error.message).toContain(problem);
   });
 
+  it('reads the HTTP timeouts, and refuses a headers timeout longer than the request timeout (with the other problems)', () => {
+    const config = loadConfig({ REQUEST_TIMEOUT_MS: '2000', HEADERS_TIMEOUT_MS: '1500', KEEP_ALIVE_TIMEOUT_MS: '700' }, PROJECT_ROOT);
+    expect(config.httpTimeouts).toEqual({ requestTimeoutMs: 2000, headersTimeoutMs: 1500, keepAliveTimeoutMs: 700, idleSocketTimeoutMs: 4000 });
+    // Without HEADERS_TIMEOUT_MS, a short request timeout bounds the headers too.
+    expect(loadConfig({ REQUEST_TIMEOUT_MS: '500' }, PROJECT_ROOT).httpTimeouts.headersTimeoutMs).toBe(500);
+    const problems = problemsOf({ REQUEST_TIMEOUT_MS: '5000', HEADERS_TIMEOUT_MS: '6000', KEEP_ALIVE_TIMEOUT_MS: '0', PORT: 'x' });
+    expect(problems).toHaveLength(3);
+    expect(problems.find((p) => p.startsWith('HEADERS_TIMEOUT_MS'))).toContain('must not exceed REQUEST_TIMEOUT_MS');
+    expect(problems.some((p) => p.startsWith('KEEP_ALIVE_TIMEOUT_MS'))).toBe(true);
+  });
+
   it.each([
     ['PORT out of range', { PORT: '70000' }, 'PORT'],
     ['PORT negative', { PORT: '-1' }, 'PORT'],
@@ -134,6 +148,7 @@ describe('loadConfig problems', () => {
     ['an unknown NODE_ENV', { NODE_ENV: 'staging' }, 'NODE_ENV'],
     ['argon2 memory below the OWASP floor', { ARGON2_MEMORY_KIB: '1024' }, 'ARGON2_MEMORY_KIB'],
     ['argon2 time cost below the floor', { ARGON2_TIME_COST: '1' }, 'ARGON2_TIME_COST'],
+    ['no exports at all', { EXPORTS_PER_HOUR: '0' }, 'EXPORTS_PER_HOUR'],
   ])('refuses %s', (_label, env, name) => {
     const problems = problemsOf(env);
     expect(problems.some((p) => p.includes(name))).toBe(true);

@@ -11,7 +11,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GOOD_PASSWORD, addMember, asUser, buildTestApp, inviteToken, mailToken, sessionCookie, signup, uniqueEmail, type SignedUp, type TestApp } from '../helpers/app.js';
 import { enrolTotp, makeEnterprise, totpCodeAt } from '../helpers/totp.js';
-import { asUserFrom, auditEvents, device, foundInFile, rawDatabaseBytes, reauthenticate } from './helpers.js';
+import BetterSqlite3 from 'better-sqlite3';
+import { asUserFrom, auditEvents, databaseFilesAsTheyAre, device, foundInFile, rawDatabaseBytes, reauthenticate } from './helpers.js';
 
 let t: TestApp;
 beforeEach(async () => {
@@ -289,5 +290,71 @@ describe('staff principal', () => {
     expect(t.services.database.sqlite.prepare('SELECT staff_id FROM access_requests WHERE id = ?').get(requestId)).toEqual({ staff_id: support.id });
     expect(foundInFile(rawDatabaseBytes(t), [support.email, 'Stanislav Staffperson'])).toEqual([]);
     expect(t.services.audit.verify().ok).toBe(true);
+  });
+});
+
+/**
+ * GDPR Art. 17 beyond the main file (issue 23 item 13). Attack covered: a
+ * copy of the volume (or a file-level backup) taken right after the
+ * erasure answered, with the service still running: the person's data was
+ * still readable in `-wal` (a passive checkpoint copies frames but leaves
+ * them in the file), and the development outbox kept the mails addressed
+ * to them.
+ */
+describe('erasure leaves nothing in the WAL, the -shm or the outbox', () => {
+  /** Mails still in the outbox that are addressed to, or mention, one of `addresses`. */
+  const mailsOf = (addresses: string[]): string[] =>
+    t.outbox().filter((m) => addresses.some((a) => m.to === a || m.text.includes(a) || m.subject.includes(a))).map((m) => `${m.kind} to ${m.to}`);
+
+  it.each([
+    ['self-service', 'self'],
+    ['by an admin (controller)', 'controller'],
+  ] as const)('%s: main, -wal and -shm as the running service leaves them hold none of it; their mails are gone', async (_label, how) => {
+    const owner = await signup(t.app, { name: 'Olivia Keeper' });
+    await makeEnterprise(t, owner.orgId);
+    const admin = await addMember(t, owner, 'admin');
+    const person = await busyPerson(owner);
+    const addresses = [person.member.email, person.pendingEmail];
+    // Before: the files as they are (no checkpoint) hold all of it, and there are mails to both addresses.
+    expect(foundInFile(databaseFilesAsTheyAre(t), needlesOf(person)).sort()).toEqual(needlesOf(person).sort());
+    expect(mailsOf(addresses).length).toBeGreaterThanOrEqual(4);
+
+    let response;
+    if (how === 'self') {
+      response = await t.app.inject({ method: 'POST', url: '/v1/me/erasure', ...asUserFrom(person.member.token, person.ip, person.userAgent) });
+    } else {
+      await t.app.inject({ method: 'PATCH', url: `/v1/orgs/${owner.orgId}/members/${person.member.userId}`, ...asUser(owner.token), payload: { role: 'member' } });
+      response = await t.app.inject({ method: 'POST', url: `/v1/orgs/${owner.orgId}/members/${person.member.userId}/erasure`, ...asUser(admin.token) });
+    }
+    expect(response.statusCode, response.body).toBe(202);
+
+    // Right after the answer, no checkpoint of ours, the service still running.
+    expect(foundInFile(databaseFilesAsTheyAre(t), needlesOf(person))).toEqual([]);
+    expect(mailsOf(addresses)).toEqual([]);
+    // Other people's mail stays (the owner's own invitation mails to others, for one).
+    expect(t.outbox().length).toBeGreaterThan(0);
+    // And the service goes on writing normally.
+    expect((await t.app.inject({ method: 'GET', url: '/v1/me', ...asUser(owner.token) })).statusCode).toBe(200);
+    expect(t.services.audit.verify().ok).toBe(true);
+  });
+
+  it('cannot truncate the WAL while another process holds a snapshot; the erasure still answers, and truncating works once it is gone', async () => {
+    const owner = await signup(t.app);
+    const member = await addMember(t, owner, 'member');
+    await reauthenticate(t, member);
+    // A CLI process reading at the same time (an open read transaction).
+    const reader = new BetterSqlite3(t.databaseFile, { readonly: true });
+    try {
+      reader.prepare('BEGIN').run();
+      reader.prepare('SELECT COUNT(*) FROM users').get();
+      expect(t.services.database.checkpointTruncate()).toBe(false);
+      const response = await t.app.inject({ method: 'POST', url: '/v1/me/erasure', ...asUser(member.token) });
+      expect(response.statusCode).toBe(202);
+      reader.prepare('COMMIT').run();
+    } finally {
+      reader.close();
+    }
+    expect(t.services.database.checkpointTruncate()).toBe(true);
+    expect(foundInFile(databaseFilesAsTheyAre(t), [member.email, 'Member member'])).toEqual([]);
   });
 });

@@ -7,7 +7,7 @@
  * another organization (or a plain member) reading someone's export.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { addMember, asUser, buildTestApp, login, mailToken, signup, type SignedUp, type TestApp } from '../helpers/app.js';
+import { addMember, asUser, buildTestApp, login, mailToken, signup, uniqueEmail, type SignedUp, type TestApp } from '../helpers/app.js';
 import { bearer, createStaff, requestAccess } from '../helpers/staff.js';
 import { enrolTotp, makeEnterprise } from '../helpers/totp.js';
 import { auditEvents, device } from './helpers.js';
@@ -192,5 +192,111 @@ describe('invitations by email', () => {
     // The inviter sees that they invited someone, not the invitee's address.
     expect(ownerDoc.invitations.sent).toEqual([expect.objectContaining({ role: 'admin', orgId: ownerB.orgId })]);
     expect(JSON.stringify(ownerDoc.invitations.sent)).not.toContain(member.email);
+  });
+});
+
+/**
+ * Exports are limited per calling account (issue 23 item 15; ASVS 5.0 2.4.1
+ * anti-automation): an export reads everything held about a person, so a
+ * stolen session repeating it — or an admin session exporting the whole
+ * organization — is throttled. Attack covered: six exports in a row, all 200.
+ */
+describe('export rate limit', () => {
+  it('allows 5 an hour, then 429 rate_limited with Retry-After, audited; the window slides', async () => {
+    const owner = await signup(t.app);
+    for (let i = 0; i < 5; i += 1) {
+      expect((await t.app.inject({ method: 'GET', url: '/v1/me/export', ...asUser(owner.token) })).statusCode).toBe(200);
+      t.clock.advance(60_000);
+    }
+    // The first export was 5 minutes ago: it leaves the window in 55 minutes.
+    const refused = await t.app.inject({ method: 'GET', url: '/v1/me/export', ...asUser(owner.token) });
+    expect(refused.statusCode).toBe(429);
+    expect(refused.headers['content-type']).toContain('application/problem+json');
+    expect(refused.json()).toMatchObject({ code: 'rate_limited', retryAfter: 55 * 60 });
+    expect(refused.headers['retry-after']).toBe(String(55 * 60));
+    expect(refused.headers['content-disposition']).toBeUndefined();
+    expect(refused.body).not.toContain(owner.email);
+
+    expect(auditEvents(t, 'privacy.exported')).toHaveLength(5);
+    const [refusal, ...more] = auditEvents(t, 'privacy.export_rate_limited');
+    expect(more).toEqual([]);
+    expect(refusal).toMatchObject({ actor_id: owner.userId, subject_id: owner.userId, data: { via: 'self', limit: 5, windowMinutes: 60 } });
+
+    t.clock.advance(55 * 60_000);
+    expect((await t.app.inject({ method: 'GET', url: '/v1/me/export', ...asUser(owner.token) })).statusCode).toBe(200);
+    // Only one has left the window.
+    expect((await t.app.inject({ method: 'GET', url: '/v1/me/export', ...asUser(owner.token) })).statusCode).toBe(429);
+  });
+
+  it('counts the caller, on both routes together: an admin exporting members does not use up a member’s own exports', async () => {
+    const owner = await signup(t.app);
+    const admin = await addMember(t, owner, 'admin');
+    const member = await addMember(t, owner, 'member');
+    const other = await addMember(t, owner, 'member');
+    for (let i = 0; i < 4; i += 1) {
+      expect((await t.app.inject({ method: 'GET', url: `/v1/orgs/${owner.orgId}/members/${member.userId}/export`, ...asUser(admin.token) })).statusCode).toBe(200);
+    }
+    expect((await t.app.inject({ method: 'GET', url: '/v1/me/export', ...asUser(admin.token) })).statusCode).toBe(200);
+    const sixth = await t.app.inject({ method: 'GET', url: `/v1/orgs/${owner.orgId}/members/${other.userId}/export`, ...asUser(admin.token) });
+    expect(sixth.statusCode).toBe(429);
+    expect(auditEvents(t, 'privacy.export_rate_limited')).toEqual([
+      expect.objectContaining({ actor_id: admin.userId, subject_id: other.userId, data: expect.objectContaining({ via: 'org_admin' }) }),
+    ]);
+    // The member's own right of access is untouched.
+    expect((await t.app.inject({ method: 'GET', url: '/v1/me/export', ...asUser(member.token) })).statusCode).toBe(200);
+  });
+
+  it('EXPORTS_PER_HOUR sets the limit', async () => {
+    await t.close();
+    t = await buildTestApp({ env: { EXPORTS_PER_HOUR: '1' } });
+    const owner = await signup(t.app);
+    expect((await t.app.inject({ method: 'GET', url: '/v1/me/export', ...asUser(owner.token) })).statusCode).toBe(200);
+    expect((await t.app.inject({ method: 'GET', url: '/v1/me/export', ...asUser(owner.token) })).statusCode).toBe(429);
+  });
+});
+
+/**
+ * GDPR Art. 15(4): a person's copy must not carry other people's personal
+ * data. Attack covered: an export that handed over the address of someone
+ * the person had invited (kept beside the inviter's IP in the audit side
+ * row), or another member's email or name. Other people appear by id and
+ * role only.
+ */
+describe('other people in an export', () => {
+  it('appear by id and role, never by email or name', async () => {
+    const owner = await signup(t.app, { name: 'Olga Distinct-Owner' });
+    const admin = await addMember(t, owner, 'admin');
+    await t.app.inject({ method: 'PATCH', url: '/v1/me', ...asUser(admin.token), payload: { name: 'Adam Distinct-Admin' } });
+    const member = await addMember(t, admin, 'member');
+    await t.app.inject({ method: 'PATCH', url: '/v1/me', ...asUser(member.token), payload: { name: 'Mia Distinct-Member' } });
+    const promoted = await t.app.inject({ method: 'PATCH', url: `/v1/orgs/${owner.orgId}/members/${member.userId}`, ...asUser(owner.token), payload: { role: 'admin' } });
+    expect(promoted.statusCode).toBe(200);
+    const pending = uniqueEmail('pending-invitee');
+    const invited = await t.app.inject({ method: 'POST', url: `/v1/orgs/${owner.orgId}/invitations`, ...asUser(member.token), payload: { email: pending, role: 'member' } });
+    expect(invited.statusCode).toBe(201);
+
+    const people = [
+      { user: owner, personal: [owner.email, 'Olga Distinct-Owner'] },
+      { user: admin, personal: [admin.email, 'Adam Distinct-Admin'] },
+      { user: member, personal: [member.email, 'Mia Distinct-Member'] },
+    ];
+    const exports: { of: SignedUp; text: string }[] = [];
+    for (const { user } of people) exports.push({ of: user, text: JSON.stringify(await exportOf(user)) });
+    // An owner exporting a member gets the member's data, not the owner's or anyone else's.
+    const byOwner = await t.app.inject({ method: 'GET', url: `/v1/orgs/${owner.orgId}/members/${member.userId}/export`, ...asUser(owner.token) });
+    exports.push({ of: member, text: byOwner.body });
+
+    for (const { of, text } of exports) {
+      const others = people.filter((p) => p.user !== of).flatMap((p) => p.personal);
+      expect(others.filter((needle) => text.includes(needle)), `export of ${of.email}`).toEqual([]);
+      if (of !== member) expect(text).not.toContain(pending);
+    }
+    // The member's own export shows whom they invited by invitation id and role.
+    const memberDoc = JSON.parse(exports[2]?.text ?? '{}') as ExportDoc;
+    expect(exports[2]?.text).not.toContain(pending);
+    const created = memberDoc.auditEvents.find((e) => e.action === 'invitation.created');
+    expect(created?.personalDetails).toEqual({ ip: '127.0.0.1', userAgent: 'lightMyRequest', otherPerson: { role: 'invitee', invitationId: invited.json().invitationId } });
+    // Their own email is still there, where it is theirs.
+    expect(memberDoc.profile.email).toBe(member.email);
   });
 });

@@ -65,3 +65,17 @@ export function rawDatabaseBytes(t: TestApp): Buffer {
 export function foundInFile(bytes: Buffer, needles: string[]): string[] {
   return needles.filter((needle) => bytes.includes(Buffer.from(needle, 'utf8')) || bytes.includes(Buffer.from(needle, 'utf16le')));
 }
+
+/**
+ * The raw bytes of the database's files exactly as the running service
+ * leaves them — main file, `-wal` and `-shm` — with NO checkpoint first:
+ * what a file-level backup or a copy of the volume taken right after the
+ * answer would hold.
+ */
+export function databaseFilesAsTheyAre(t: TestApp): Buffer {
+  const parts: Buffer[] = [];
+  for (const suffix of ['', '-wal', '-shm', '-journal']) {
+    if (existsSync(t.databaseFile + suffix)) parts.push(readFileSync(t.databaseFile + suffix));
+  }
+  return Buffer.concat(parts);
+}

@@ -42,6 +42,15 @@ export interface SqliteDatabase {
    * statement is shared); prepare such ones yourself.
    */
   statement(sql: string): BetterSqlite3.Statement;
+  /**
+   * GDPR Art. 17 after an erasure has committed: copy every WAL frame into
+   * the main file (where `secure_delete` has zeroed the erased content) and
+   * truncate `-wal` to zero bytes, so no older page image holding the
+   * person's data stays in it. One attempt, never waiting for a lock
+   * (SECURITY.md "timeouts"): false when another connection (a CLI
+   * process) holds a read snapshot or the write lock; try again later.
+   */
+  checkpointTruncate(): boolean;
   ping(): boolean;
   close(): void;
 }
@@ -61,6 +70,10 @@ export function openSqlite(file: string): SqliteDatabase {
   // GDPR Art. 17: deleted rows (erasure) are overwritten with zeros, so no
   // personal data survives in free pages or cell gaps of the database file.
   sqlite.pragma('secure_delete = ON');
+  // GDPR Art. 17: whenever the WAL restarts after a complete checkpoint, it
+  // is truncated to zero bytes instead of being overwritten from the start,
+  // so stale frames (older page images) never linger past that point.
+  sqlite.pragma('journal_size_limit = 0');
   const db = drizzle({ client: sqlite });
   const group = new GroupCommit(sqlite);
   // A read makes sure the WAL index (the -shm file the stamp reads) exists.
@@ -81,6 +94,20 @@ export function openSqlite(file: string): SqliteDatabase {
         statements.set(sql, prepared);
       }
       return prepared;
+    },
+    checkpointTruncate: (): boolean => {
+      if (!sqlite.open) return false;
+      // TRUNCATE waits on the busy handler for readers to move on; here it must not wait at all.
+      const previous = Number(sqlite.pragma('busy_timeout', { simple: true }));
+      sqlite.pragma('busy_timeout = 0');
+      try {
+        const [result] = sqlite.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
+        return result !== undefined && result.busy === 0 && result.log === 0;
+      } catch {
+        return false;
+      } finally {
+        sqlite.pragma(`busy_timeout = ${previous}`);
+      }
     },
     ping: () => {
       try {

@@ -4,6 +4,7 @@ import { Type } from 'typebox';
 import type { Services } from '../../app.js';
 import { setSessionCookie } from '../../http/cookies.js';
 import { Id } from '../../http/schemas.js';
+import { parseUrlencoded } from '../../http/text.js';
 import { AppError } from '../../platform/errors.js';
 
 /**
@@ -28,8 +29,14 @@ export function samlRoutes(scope: FastifyInstance, services: Services): void {
 
   scope.register(async (child) => {
     const app = child.withTypeProvider<TypeBoxTypeProvider>();
-    app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: ACS_BODY_LIMIT }, (_request, body, done) => {
-      const params = new URLSearchParams(String(body));
+    app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer', bodyLimit: ACS_BODY_LIMIT }, (_request, body, done) => {
+      // Strict UTF-8, as every body (src/http/text.ts).
+      const parsed = parseUrlencoded(body as Buffer);
+      if ('refusal' in parsed) {
+        done(parsed.refusal, undefined);
+        return;
+      }
+      const params = parsed.fields;
       const fields: Record<string, string> = {};
       for (const name of new Set(params.keys())) {
         const values = params.getAll(name);
