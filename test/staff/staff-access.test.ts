@@ -363,6 +363,28 @@ describe('audit trail', () => {
     expect(events('staff.audit.searched').at(-1)).toMatchObject({ actor_id: admin.id, data: { results: 1, filters: { orgId: customer.orgId } } });
   });
 
+  /**
+   * Insider risk (issue 23, item 12): the staff console's audit search ran
+   * the same search as the API but recorded nothing, so a security admin
+   * could read the audit log unseen by using the page.
+   */
+  it('records a search made on the staff console page like one made through the API', async () => {
+    await read(support);
+    const before = events('staff.audit.searched').length;
+    const page = await t.app.inject({ method: 'GET', url: `/staff/audit?orgId=${customer.orgId}&action=staff.access.refused`, cookies: { cleverom_session: admin.token } });
+    expect(page.statusCode, page.body).toBe(200);
+    expect(page.body).toContain('staff.access.refused');
+    const searches = events('staff.audit.searched');
+    expect(searches).toHaveLength(before + 1);
+    expect(searches.at(-1)).toMatchObject({ actor_id: admin.id, org_id: customer.orgId, data: { via: 'console', results: 1, filters: { orgId: customer.orgId, action: 'staff.access.refused' } } });
+    // Opening the page without a query lists the log too: also a recorded search.
+    expect((await t.app.inject({ method: 'GET', url: '/staff/audit', cookies: { cleverom_session: admin.token } })).statusCode).toBe(200);
+    expect(events('staff.audit.searched')).toHaveLength(before + 2);
+    // The console page is security_admin only, like the API.
+    expect((await t.app.inject({ method: 'GET', url: '/staff/audit', cookies: { cleverom_session: support.token } })).statusCode).toBe(403);
+    expect(events('staff.audit.searched')).toHaveLength(before + 2);
+  });
+
   it('fails closed: when the audit event cannot be written, the read is refused', async () => {
     const id = await requestAccess(t, support, { orgId: customer.orgId });
     await approve(t, admin, id);
