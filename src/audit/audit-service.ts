@@ -83,7 +83,9 @@ export class AuditService {
     }
     const proof = this.deps.audit.proofItems(orgId, fromSeq, toSeq);
     if (!proof.ok) throw new AppError('internal', { detail: { auditChainBroken: proof.brokenSeq, reason: proof.reason } });
-    const checkpoint = this.deps.checkpoints.signVerifiedPosition(proof.last);
+    const signed = this.deps.checkpoints.signVerifiedPosition(proof.last);
+    if (!signed.ok) throw new AppError('internal', { detail: { auditChainContradictsCheckpoint: signed.brokenSeq, reason: signed.reason } });
+    const { checkpoint } = signed;
     const publicKey = this.deps.keys.publicKey(checkpoint.keyId);
     if (!publicKey) throw new Error('the primary audit key has no public key');
     return { fromSeq, toSeq, prevHash: proof.prevHash, checkpoint, publicKey, chain: proof.items };

@@ -110,14 +110,19 @@ export class AuditCheckpoints {
    * legacy events are protected by that checkpoint (they have no MAC).
    */
   sealLegacyChain(): void {
-    if (this.deps.audit.firstKeyedSeq() !== null) return;
+    // A keyed head means the chain has been keyed already (legacy rows only come first).
     const head = this.deps.audit.headPosition();
-    if (head.seq === 0) return;
-    const newest = this.newestOnDisk();
-    if (newest && newest.seq === head.seq && newest.hash === head.hash) return;
-    const outcome = this.checkpointHead();
-    if (outcome.ok) this.deps.log.info({ seq: outcome.checkpoint.seq, file: outcome.file }, 'signed a checkpoint of the legacy (unkeyed) audit chain');
-    else this.deps.log.error({ brokenSeq: outcome.brokenSeq, reason: outcome.reason }, 'the legacy audit chain does not verify: no checkpoint signed');
+    if (head.seq === 0 || head.format === 'keyed') return;
+    try {
+      const newest = this.newestOnDisk();
+      if (newest && newest.seq === head.seq && newest.hash === head.hash) return;
+      const outcome = this.checkpointHead();
+      if (outcome.ok) this.deps.log.info({ seq: outcome.checkpoint.seq, file: outcome.file }, 'signed a checkpoint of the legacy (unkeyed) audit chain');
+      else this.deps.log.error({ brokenSeq: outcome.brokenSeq, reason: outcome.reason }, 'the legacy audit chain does not verify: no checkpoint signed');
+    } catch (error) {
+      // An unwritable checkpoint folder must not keep the service down; it is logged, and audit:checkpoint can be run later.
+      this.deps.log.error({ err: error }, 'could not write the checkpoint of the legacy audit chain');
+    }
   }
 
   /** `audit:verify --checkpoint`: the checkpoint's signature, the event at its `seq`, and the whole chain. */
@@ -134,9 +139,17 @@ export class AuditCheckpoints {
     return { ...full, checkpointSeq: checkpoint.seq };
   }
 
-  /** A checkpoint of `position`, for a stretch of the chain the caller has just verified (proofs). Not written to disk. */
-  signVerifiedPosition(position: ChainPosition): Checkpoint {
-    return signCheckpoint(this.deps.keys, position, this.deps.clock.now());
+  /**
+   * A checkpoint of `position`, for a stretch of the chain the caller has
+   * just verified (proofs); not written to disk. Refused, like the head's,
+   * while the newest known checkpoint contradicts the chain.
+   */
+  signVerifiedPosition(position: ChainPosition): { ok: true; checkpoint: Checkpoint } | CheckpointRefusal {
+    for (const known of [this.latest, this.verified]) {
+      const contradiction = known ? this.contradiction(known) : null;
+      if (contradiction) return { ok: false, events: contradiction.brokenSeq - 1, ...contradiction };
+    }
+    return { ok: true, checkpoint: signCheckpoint(this.deps.keys, position, this.deps.clock.now()) };
   }
 
   /** Every `intervalMinutes` (0 = never), checkpoint the head when it has moved. */

@@ -53,7 +53,7 @@ export class SqliteAuditLog {
   private readonly head: BetterSqlite3.Statement<[], { seq: number; hash: string }>;
   private readonly insert: BetterSqlite3.Statement<unknown[]>;
   private readonly insertPii: BetterSqlite3.Statement<unknown[]>;
-  /** Legacy rows are a prefix: once a keyed row is seen, the first one never changes. */
+  /** Legacy rows are a prefix: once there is a keyed row, the first one never changes. */
   private firstKeyed: number | null = null;
 
   constructor(
@@ -190,12 +190,28 @@ export class SqliteAuditLog {
     return row ? { seq: row.seq, hash: row.hash, format: formatOf(row.key_id) } : null;
   }
 
-  /** The first keyed event's `seq`, or null while the chain has none (empty, or legacy rows only). */
+  /**
+   * The first keyed event's `seq`, or null while the chain has none (empty,
+   * or legacy rows only). Legacy rows are a prefix (chain-verifier.ts), so
+   * this is a binary search over `seq`: O(log n) point reads, however long
+   * the legacy prefix. On a tampered chain the answer may be off; `verify`
+   * and the proofs check every row anyway.
+   */
   firstKeyedSeq(): number | null {
     if (this.firstKeyed !== null) return this.firstKeyed;
-    const row = this.sqlite.prepare('SELECT seq FROM audit_events WHERE key_id IS NOT NULL ORDER BY seq LIMIT 1').get() as { seq: number } | undefined;
-    this.firstKeyed = row?.seq ?? null;
-    return this.firstKeyed;
+    const head = this.headPosition();
+    if (head.format !== 'keyed') return null;
+    const keyed = this.sqlite.prepare('SELECT key_id IS NOT NULL AS keyed FROM audit_events WHERE seq = ?');
+    let low = 1;
+    let high = head.seq;
+    while (low < high) {
+      const middle = Math.floor((low + high) / 2);
+      const row = keyed.get(middle) as { keyed: number } | undefined;
+      if (row?.keyed === 1) high = middle;
+      else low = middle + 1;
+    }
+    this.firstKeyed = low;
+    return low;
   }
 
   /**

@@ -162,6 +162,18 @@ describe('customer verification of an exported slice', () => {
     expect(statusCode).toBe(500);
   });
 
+  it('refuses to sign a proof while the newest checkpoint contradicts the chain (history cut and rewritten on top)', async () => {
+    await t.services.auditCheckpoints.tick();
+    const signedSeq = t.services.audit.headPosition().seq;
+    const db = t.services.database.sqlite;
+    db.exec('DROP TRIGGER IF EXISTS audit_events_no_delete;');
+    db.prepare('DELETE FROM audit_pii WHERE seq > ?').run(signedSeq - 2);
+    db.prepare('DELETE FROM audit_events WHERE seq > ?').run(signedSeq - 2);
+    for (let i = 0; i < 3; i += 1) await login(t.app, a.email);
+    expect(t.services.audit.verify().ok).toBe(true);
+    expect((await proofFor(a)).statusCode).toBe(500);
+  });
+
   it('is tenant-isolated and needs audit_export', async () => {
     const other = await t.app.inject({ method: 'GET', url: `/v1/orgs/${a.orgId}/audit/proof`, ...asUser(b.token) });
     expect(other.statusCode).toBe(404);
