@@ -16,7 +16,8 @@
  * 2. Measures, each figure against its reference in the same run:
  *    - GET /v1/me with cookies of 10 k sessions spread over the large
  *      database vs the same on the small one (alternating slices);
- *    - `audit.verify()` over the 10 M events (events/s, target ≥ 200 k/s);
+ *    - `audit.verify()` over the 10 M events (events/s, target ≥ 100 k/s since
+ *      the chain is keyed: a MAC and a second SHA-256 per event, issue 23);
  *    - database size on disk; seeding time per table.
  *
  * Bounded: the seeding of the large database is refused when it would need
@@ -271,7 +272,7 @@ async function main(): Promise<void> {
       { figure: `GET /v1/me, 10 k of ${fmt((users * SESSIONS_PER_USER) / 1e6, 1)} M sessions, cache off (c=10)`, value: l.rps, unit: 'req/s', referenceName: '10 k-row database, cache off', reference: s.rps, target: { op: '≥', ratio: 0.8 }, digits: 0 },
       { figure: 'GET /v1/me p99, large (cache off)', value: l.p99, unit: 'ms', referenceName: '10 k-row database', reference: s.p99, digits: 2 },
       { figure: 'GET /v1/me, large, session cache on', value: lc.rps, unit: 'req/s', referenceName: '10 k-row database, cache on', reference: sc.rps, target: { op: '≥', ratio: 0.8 }, digits: 0 },
-      { figure: `audit.verify() over ${fmt(verified.events / 1e6, 1)} M events`, value: verified.events / verifySeconds, unit: 'events/s', referenceName: 'target', reference: 200_000, target: { op: '≥', ratio: 1 }, digits: 0 },
+      { figure: `audit.verify() over ${fmt(verified.events / 1e6, 1)} M events`, value: verified.events / verifySeconds, unit: 'events/s', referenceName: 'target', reference: 100_000, target: { op: '≥', ratio: 1 }, digits: 0 },
       { figure: 'database size on disk, large', value: sizeOf(large) / 1e9, unit: 'GB', referenceName: '10 k-row database', reference: sizeOf(small) / 1e9, digits: 2 },
       { figure: 'RSS max under load, large database', value: mib(Math.max(rss.max, rssOn.max)), unit: 'MiB', referenceName: 'target 250 MB', reference: 250e6 / 2 ** 20, target: { op: '≤', ratio: 1 } },
     ];

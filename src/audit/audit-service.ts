@@ -1,11 +1,16 @@
 import { AppError, validationFailed } from '../platform/errors.js';
 import type { SqliteDatabase } from '../platform/db/sqlite.js';
-import type { StaffActor } from '../staff/staff-service.js';
 import type { AuditKeyRing, CheckpointPublicKey } from './audit-keys.js';
 import type { Checkpoint } from './checkpoint.js';
 import type { AuditCheckpoints } from './checkpoints.js';
 import type { AuditEvent, RequestContext } from './events.js';
 import type { AuditFilter, ProofItem, SqliteAuditLog } from './sqlite-audit.js';
+
+/** The staff member searching (a `StaffActor` of staff/; audit imports only platform, so the shape is stated here). */
+export interface AuditSearcher {
+  user: { id: string };
+  staff: { role: string };
+}
 
 /** The edge a staff search came through, recorded with it. */
 export type AuditSearchEdge = 'api' | 'console';
@@ -38,7 +43,7 @@ export class AuditService {
     private readonly deps: { database: SqliteDatabase; audit: SqliteAuditLog; checkpoints: AuditCheckpoints; keys: AuditKeyRing },
   ) {}
 
-  async searchAsStaff(actor: StaffActor, filter: AuditFilter, edge: AuditSearchEdge, context: RequestContext): Promise<AuditEvent[]> {
+  async searchAsStaff(actor: AuditSearcher, filter: AuditFilter, edge: AuditSearchEdge, context: RequestContext): Promise<AuditEvent[]> {
     // The routes gate on security_admin too; the rule lives here (defence in depth).
     if (actor.staff.role !== 'security_admin') throw new AppError('forbidden', { publicDetail: 'This needs the security_admin staff role.' });
     return this.deps.database.transaction(() => {
