@@ -6,6 +6,9 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { AuditKeyRing } from './audit/audit-keys.js';
+import { AuditService } from './audit/audit-service.js';
+import { AuditCheckpoints } from './audit/checkpoints.js';
 import { SqliteAuditLog } from './audit/sqlite-audit.js';
 import { PasswordHasher } from './auth/password/hasher.js';
 import { SqlitePasswordRepository } from './auth/password/password-repository.js';
@@ -74,6 +77,9 @@ export interface Services {
   clock: Clock;
   database: SqliteDatabase;
   audit: SqliteAuditLog;
+  /** Searches (always audited) and proofs of the audit log. */
+  auditService: AuditService;
+  auditCheckpoints: AuditCheckpoints;
   plans: PlanCatalogue;
   secretBox: SecretBox;
   mailer: Mailer;
@@ -103,18 +109,32 @@ export interface BuildOptions {
   logger?: FastifyServerOptions['logger'];
 }
 
+export interface ServiceLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+const SILENT_LOG: ServiceLog = { info: () => {}, warn: () => {}, error: () => {} };
+
 /** Open the database, apply migrations and wire the services (no HTTP). */
-export function createServices(config: Readonly<Config>, options: BuildOptions = {}, log?: { info(obj: object, msg: string): void; error(obj: object, msg: string): void }): Services {
+export function createServices(config: Readonly<Config>, options: BuildOptions = {}, log?: ServiceLog): Services {
   const clock = options.clock ?? systemClock;
   const database = openSqlite(config.databaseFile);
   migrateSqlite(database);
-  const audit = new SqliteAuditLog(database.sqlite, clock);
-  const plans = loadPlanCatalogue(config.plansFile);
   if (!config.secretsKeys) throw new Error('SECRETS_KEY is not resolved (server.ts generates a development key)');
   const secretBox = new SecretBox(config.secretsKeys);
+  // The audit chain's MAC and checkpoint keys: from AUDIT_KEY, else derived from SECRETS_KEY (audit/audit-keys.ts).
+  const auditKeys = AuditKeyRing.derive(config.auditKeys ?? config.secretsKeys);
+  const audit = new SqliteAuditLog(database.sqlite, clock, auditKeys);
+  const auditCheckpoints = new AuditCheckpoints({ audit, keys: auditKeys, clock, dir: config.auditCheckpointDir, log: log ?? SILENT_LOG });
+  // First start over a chain written before it was keyed: sign its head before anything is appended.
+  auditCheckpoints.sealLegacyChain();
+  const auditService = new AuditService({ database, audit, checkpoints: auditCheckpoints, keys: auditKeys });
+  const plans = loadPlanCatalogue(config.plansFile);
   const mailer =
     options.mailer ??
-    (config.smtpUrl ? new SmtpMailer(config.smtpUrl, config.mailFrom) : new OutboxMailer(join(config.dataDir, 'outbox'), clock, log ?? { info: () => {} }));
+    (config.smtpUrl ? new SmtpMailer(config.smtpUrl, config.mailFrom) : new OutboxMailer(join(config.dataDir, 'outbox'), clock, log ?? SILENT_LOG));
   const hasher = new PasswordHasher(config.argon2, config.argon2Admission);
   const users = new SqliteUserRepository(database);
   const sessions = new SessionService(new SqliteSessionRepository(database, audit, config.sessionCacheSize), clock, config.session);
@@ -243,7 +263,7 @@ export function createServices(config: Readonly<Config>, options: BuildOptions =
     onBackgroundError: (error, what) => log?.error({ err: error }, `${what} failed`),
   });
   metrics.countActiveGrantsWith(() => staff.activeGrants());
-  return { config, clock, database, audit, plans, secretBox, mailer, hasher, sessions, passwords, orgs, users, serviceTokens, totp, staff, domains, ssoConnections, ssoLogin, ssoSaml, ssoEnforcement, privacy, metrics };
+  return { config, clock, database, audit, auditService, auditCheckpoints, plans, secretBox, mailer, hasher, sessions, passwords, orgs, users, serviceTokens, totp, staff, domains, ssoConnections, ssoLogin, ssoSaml, ssoEnforcement, privacy, metrics };
 }
 
 /** Build the Fastify app over a configuration; `listen()` is the caller's (server.ts, tests). */
@@ -305,9 +325,12 @@ export async function buildApp(config: Readonly<Config>, options: BuildOptions =
     }
   }, 10 * 60_000);
   housekeeping.unref();
+  // Signed checkpoints of the audit chain head (audit/checkpoints.ts).
+  services.auditCheckpoints.start(config.auditCheckpointIntervalMinutes);
   app.addHook('onClose', async () => {
     clearInterval(housekeeping);
     clearInterval(expiry);
+    await services.auditCheckpoints.stop();
     services.database.close();
   });
 

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createServices, type Services } from './app.js';
+import { parseCheckpoint } from './audit/checkpoint.js';
 import { SYSTEM_ACTOR } from './audit/events.js';
 import { normalizePassword, checkPassword } from './auth/password/policy.js';
 import { ConfigError } from './config/load-config.js';
@@ -117,15 +119,55 @@ const VERBS: Record<string, { usage: string; run: Verb }> = {
     run: async (services) => ({ output: { ok: true, primaryKeyId: services.secretBox.primaryKeyId, resealed: resealAll(services.database, services.audit, services.secretBox) } }),
   },
   'audit:verify': {
-    usage: 'audit:verify',
-    run: async (services) => {
-      const result = services.audit.verify();
+    usage: 'audit:verify [--checkpoint FILE]',
+    // With a checkpoint: also that the chain still has the signed hash at its seq (not truncated, not rewritten).
+    run: async (services, args) => {
+      const { values } = parseArgs({ args, options: { checkpoint: { type: 'string' } } });
+      if (values.checkpoint === undefined) {
+        const result = services.audit.verify();
+        return result.ok
+          ? { output: { ok: true, events: result.events, ...legacyNote(result.legacyEvents) } }
+          : { output: { ok: false, events: result.events, brokenSeq: result.brokenSeq, reason: result.reason }, exitCode: 1 };
+      }
+      const checkpoint = readCheckpointFile(values.checkpoint);
+      if (!checkpoint.ok) return { output: { ok: false, error: 'checkpoint_invalid', reason: checkpoint.reason }, exitCode: 1 };
+      const result = services.auditCheckpoints.verifyAgainst(checkpoint.checkpoint);
+      if ('error' in result) return { output: result, exitCode: 1 };
       return result.ok
-        ? { output: { ok: true, events: result.events } }
-        : { output: { ok: false, events: result.events, brokenSeq: result.brokenSeq, reason: result.reason }, exitCode: 1 };
+        ? { output: { ok: true, events: result.events, checkpointSeq: result.checkpointSeq, ...legacyNote(result.legacyEvents) } }
+        : { output: { ok: false, events: result.events, brokenSeq: result.brokenSeq, reason: result.reason, checkpointSeq: result.checkpointSeq }, exitCode: 1 };
+    },
+  },
+  'audit:checkpoint': {
+    usage: 'audit:checkpoint',
+    // Verifies the chain up to its head, signs the head (Ed25519), writes it to AUDIT_CHECKPOINT_DIR and prints it.
+    run: async (services) => {
+      const outcome = services.auditCheckpoints.checkpointHead();
+      return outcome.ok
+        ? { output: outcome.checkpoint }
+        : { output: { ok: false, events: outcome.events, brokenSeq: outcome.brokenSeq, reason: outcome.reason }, exitCode: 1 };
     },
   },
 };
+
+/** `legacyEvents` is printed only when the chain has a legacy (unkeyed) prefix, protected by checkpoints alone. */
+function legacyNote(legacyEvents: number | undefined): { legacyEvents?: number } {
+  return legacyEvents ? { legacyEvents } : {};
+}
+
+function readCheckpointFile(file: string): ReturnType<typeof parseCheckpoint> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw usage(`--checkpoint ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  try {
+    return parseCheckpoint(JSON.parse(text));
+  } catch {
+    return { ok: false, reason: 'the checkpoint file is not JSON' };
+  }
+}
 
 class UsageError extends Error {}
 function usage(message: string): UsageError {

@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
+import canonicalize from 'canonicalize';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config/load-config.js';
@@ -44,8 +45,13 @@ interface CliRun {
 }
 
 function cli(...args: string[]): Promise<CliRun> {
+  return cliOn(env, ...args);
+}
+
+/** The CLI with other environment variables (e.g. a copy of the database). */
+function cliOn(runEnv: Record<string, string>, ...args: string[]): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: PROJECT_ROOT, env, timeout: 20_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: PROJECT_ROOT, env: runEnv, timeout: 20_000 }, (error, stdout, stderr) => {
       if (error && typeof error.code !== 'number') {
         reject(error);
         return;
@@ -65,8 +71,8 @@ function cli(...args: string[]): Promise<CliRun> {
 }
 
 /** A short-lived connection to the file the CLI writes, as an operator with sqlite3 would open it. */
-function withDb<T>(fn: (db: BetterSqlite3.Database) => T): T {
-  const db = new BetterSqlite3(databaseFile);
+function withDb<T>(fn: (db: BetterSqlite3.Database) => T, file: string = databaseFile): T {
+  const db = new BetterSqlite3(file);
   try {
     return fn(db);
   } finally {
@@ -74,7 +80,17 @@ function withDb<T>(fn: (db: BetterSqlite3.Database) => T): T {
   }
 }
 
+/** A consistent copy of the CLI's database (to tamper with), and the environment to run the CLI on it. */
+function copyOfDatabase(name: string): { file: string; env: Record<string, string> } {
+  const file = join(dir, name);
+  withDb((db) => db.exec(`VACUUM INTO '${file}'`));
+  return { file, env: { ...env, DATABASE_URL: `file:${file}` } };
+}
+
+const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
+
 const OWNER_EMAIL = 'Operator.Owner@Example.com';
+let checkpointFile = '';
 let orgId = '';
 let ownerId = '';
 let billingToken = '';
@@ -211,6 +227,72 @@ describe('cleverom CLI', () => {
     const run = await cli('audit:verify');
     expect(run.code).toBe(0);
     expect(run.json).toEqual({ ok: true, events: count });
+  });
+
+  it('audit:checkpoint prints a signed checkpoint of the head, also written to <data>/checkpoints; audit:verify --checkpoint accepts it', async () => {
+    const run = await cli('audit:checkpoint');
+    expect(run.code).toBe(0);
+    const head = withDb((db) => db.prepare('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string });
+    expect(run.json).toEqual({ version: 1, seq: head.seq, hash: head.hash, at: expect.any(String), keyId: 'k0', signature: expect.stringMatching(/^[A-Za-z0-9_-]{86}$/) });
+    const files = readdirSync(join(dir, 'checkpoints'));
+    expect(files).toHaveLength(1);
+    expect(JSON.parse(readFileSync(join(dir, 'checkpoints', files[0] ?? ''), 'utf8'))).toEqual(run.json);
+    checkpointFile = join(dir, 'head-checkpoint.json');
+    writeFileSync(checkpointFile, run.stdout);
+    const verified = await cli('audit:verify', '--checkpoint', checkpointFile);
+    expect(verified.code).toBe(0);
+    expect(verified.json).toEqual({ ok: true, events: head.seq, checkpointSeq: head.seq });
+  });
+
+  /**
+   * Attack (issue 23, item 11): with write access to the database file, an
+   * event appended with a correctly recomputed SHA-256 hash, and the last
+   * three events cut off. Before the keyed chain, `audit:verify` said ok to both.
+   */
+  it('audit:verify exits 1 on an appended event whose SHA-256 is right but whose MAC is not', async () => {
+    const copy = copyOfDatabase('forged.db');
+    const forged = withDb((db) => {
+      const head = db.prepare('SELECT * FROM audit_events ORDER BY seq DESC LIMIT 1').get() as Record<string, string | number | null>;
+      const event = { seq: Number(head.seq) + 1, id: '01900000-0000-7000-8000-00000000beef', at: String(head.at), action: 'org.plan_changed', actorType: 'system', actorId: null, orgId: orgId, subjectId: null, data: '{"from":"free","to":"enterprise"}', piiCommitment: null };
+      const hash = sha256(sha256(canonicalize(event) ?? '') + String(head.hash));
+      db.prepare(
+        `INSERT INTO audit_events (seq, id, at, action, actor_type, actor_id, org_id, subject_id, data, pii_commitment, prev_hash, hash, mac, key_id)
+         VALUES (?, ?, ?, ?, ?, NULL, ?, NULL, ?, NULL, ?, ?, ?, 'k0')`,
+      ).run(event.seq, event.id, event.at, event.action, event.actorType, event.orgId, event.data, head.hash, hash, sha256(hash));
+      return event.seq;
+    }, copy.file);
+    const run = await cliOn(copy.env, 'audit:verify');
+    expect(run.code).toBe(1);
+    expect(run.json).toMatchObject({ ok: false, brokenSeq: forged, events: forged - 1, reason: expect.stringContaining('MAC') });
+  });
+
+  it('audit:verify cannot see the last three events cut off, but --checkpoint names the truncation (exit 1)', async () => {
+    const copy = copyOfDatabase('truncated.db');
+    const head = withDb((db) => {
+      const last = (db.prepare('SELECT MAX(seq) AS n FROM audit_events').get() as { n: number }).n;
+      db.exec('DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete;');
+      db.prepare('DELETE FROM audit_pii WHERE seq > ?').run(last - 3);
+      db.prepare('DELETE FROM audit_events WHERE seq > ?').run(last - 3);
+      return last;
+    }, copy.file);
+    const plain = await cliOn(copy.env, 'audit:verify');
+    expect(plain.code).toBe(0);
+    expect(plain.json).toEqual({ ok: true, events: head - 3 });
+    const run = await cliOn(copy.env, 'audit:verify', '--checkpoint', checkpointFile);
+    expect(run.code).toBe(1);
+    expect(run.json).toMatchObject({ ok: false, brokenSeq: head - 2, events: head - 3, checkpointSeq: head, reason: expect.stringContaining('truncated') });
+  });
+
+  it('audit:verify --checkpoint refuses an edited checkpoint (exit 1) and a missing file (exit 2)', async () => {
+    const checkpoint = JSON.parse(readFileSync(checkpointFile, 'utf8')) as { seq: number };
+    const edited = join(dir, 'edited-checkpoint.json');
+    writeFileSync(edited, JSON.stringify({ ...checkpoint, seq: checkpoint.seq - 1 }));
+    const run = await cli('audit:verify', '--checkpoint', edited);
+    expect(run.code).toBe(1);
+    expect(run.json).toMatchObject({ ok: false, error: 'checkpoint_invalid', reason: expect.stringContaining('signature') });
+    const missing = await cli('audit:verify', '--checkpoint', join(dir, 'nowhere.json'));
+    expect(missing.code).toBe(2);
+    expect(missing.json).toMatchObject({ ok: false, error: 'usage' });
   });
 
   it('audit:verify exits 1 naming the first broken seq after someone edits a row behind the triggers', async () => {

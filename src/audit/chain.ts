@@ -75,9 +75,35 @@ export function canonicalCore(core: ChainedCore): string {
 export const CORE_KEY_ORDER = ['action', 'actorId', 'actorType', 'at', 'data', 'id', 'orgId', 'piiCommitment', 'seq', 'subjectId'] as const;
 if ([...CORE_KEY_ORDER].sort().join() !== CORE_KEY_ORDER.join()) throw new Error('CORE_KEY_ORDER is not in JCS order');
 
-/** `hash = SHA-256(canonical(event) ‖ prevHash)` (SECURITY.md: audit). */
-export function chainHash(core: ChainedCore, prevHash: string): string {
+/**
+ * The two chain formats. A row's format is told by its `key_id` column:
+ * `NULL` for a legacy row, written before the chain was keyed (issue 23),
+ * a key id for a keyed row.
+ *
+ * - legacy: `hash = SHA-256(JCS(core) ‖ prevHash)`, no MAC;
+ * - keyed:  `digest = SHA-256(JCS(core))`, `hash = SHA-256(digest ‖ prevHash)`,
+ *   `mac = HMAC-SHA-256(auditKey[keyId], hash)` (audit-keys.ts).
+ *
+ * The keyed link hashes a digest of the event instead of the event itself so
+ * that a customer can recompute every link of a range from the full events
+ * of their organization and bare `{seq, digest}` stubs of everyone else's
+ * (docs/api.md, "Verifying an exported slice"). All hex is lower case.
+ */
+export type ChainFormat = 'legacy' | 'keyed';
+
+/** Legacy rows: `hash = SHA-256(canonical(event) ‖ prevHash)`. */
+export function legacyChainHash(core: ChainedCore, prevHash: string): string {
   return sha256Hex(canonicalCore(core) + prevHash);
+}
+
+/** Keyed rows: the digest of the event's content, `SHA-256(JCS(core))`. */
+export function eventDigest(core: ChainedCore): string {
+  return sha256Hex(canonicalCore(core));
+}
+
+/** Keyed rows: the link, `SHA-256(digest ‖ prevHash)` over the two hex strings. */
+export function linkHash(digest: string, prevHash: string): string {
+  return sha256Hex(digest + prevHash);
 }
 
 /** Salted commitment to personal data kept outside the chain. */

@@ -65,6 +65,8 @@ export interface AuditEvent {
   piiCommitment: string | null;
   prevHash: string;
   hash: string;
+  /** How `hash` is computed (chain.ts): `keyed` for every event written since the chain was keyed. */
+  format: 'legacy' | 'keyed';
 }
 
 /** Request context carried into events: personal, so it lands in `pii`. */

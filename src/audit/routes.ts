@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { Services } from '../app.js';
 import { userOf } from '../http/policy.js';
+import { AppError } from '../platform/errors.js';
 import { Id, OrgIdParams } from '../http/schemas.js';
 import type { AuditEvent } from './events.js';
 import type { AuditFilter } from './sqlite-audit.js';
@@ -12,6 +13,8 @@ const Cursor = Type.String({ pattern: '^[0-9]{1,15}$' });
 /** Query strings are not type-coerced (bodies must not be either): numbers arrive as digits. */
 const Limit = Type.String({ pattern: '^(1000|[1-9][0-9]{0,2})$' });
 const IsoTime = Type.String({ format: 'date-time' });
+/** A sequence number ≥ 1, as digits. */
+const Seq = Type.String({ pattern: '^[1-9][0-9]{0,14}$' });
 
 const EventView = Type.Object({
   seq: Type.Integer(),
@@ -26,6 +29,7 @@ const EventView = Type.Object({
   piiCommitment: Type.Union([Type.String(), Type.Null()]),
   prevHash: Type.String(),
   hash: Type.String(),
+  format: Type.Union([Type.Literal('legacy'), Type.Literal('keyed')]),
 });
 
 /** Staff accesses shown to the customer (access transparency). */
@@ -73,21 +77,30 @@ export function auditRoutes(scope: FastifyInstance, services: Services): void {
         afterSeq: q.cursor ? Number(q.cursor) : 0,
         limit,
       };
-      const { user } = userOf(request);
-      // Reading the audit log is itself a staff access: recorded in the transaction of the answer.
-      const events = services.database.transaction(() => {
-        const found = services.audit.list(filter);
-        services.audit.append({
-          action: 'staff.audit.searched',
-          actor: { type: 'staff', id: user.id },
-          orgId: q.orgId ?? null,
-          data: { filters: { orgId: q.orgId ?? null, actorId: q.actorId ?? null, action: q.action ?? null, from: q.from ?? null, to: q.to ?? null }, results: found.length },
-          pii: { userId: user.id, ...request.requestContext },
-        });
-        return found;
-      });
+      if (!request.staffMember) throw new AppError('forbidden');
+      // Reading the audit log is itself a staff access: the service records it (audit-service.ts).
+      const events = await services.auditService.searchAsStaff({ user: userOf(request).user, staff: request.staffMember }, filter, 'api', request.requestContext);
       return page(events, limit);
     },
+  );
+
+  // Public: the keys that sign audit checkpoints, for anyone checking one (docs/api.md).
+  app.get(
+    '/v1/audit/checkpoint-keys',
+    {
+      schema: {
+        tags: ['audit'],
+        summary: 'Public keys (Ed25519 JWKs) of the audit checkpoint signatures',
+        response: {
+          200: Type.Object({
+            keys: Type.Array(
+              Type.Object({ kty: Type.Literal('OKP'), crv: Type.Literal('Ed25519'), x: Type.String(), kid: Type.String(), alg: Type.Literal('EdDSA'), use: Type.Literal('sig') }),
+            ),
+          }),
+        },
+      },
+    },
+    async () => ({ keys: services.auditService.checkpointKeys() }),
   );
 
   app.get(
@@ -160,7 +173,28 @@ export function auditRoutes(scope: FastifyInstance, services: Services): void {
         return reply.type('application/x-ndjson').send(Readable.from(lines()));
       }
       const limit = Number(q.limit ?? 100);
-      return page(services.audit.list({ ...base, afterSeq: q.cursor ? Number(q.cursor) : 0, limit }), limit);
+      // The newest signed checkpoint, to keep: a later proof must extend it (docs/api.md).
+      return { ...page(services.audit.list({ ...base, afterSeq: q.cursor ? Number(q.cursor) : 0, limit }), limit), checkpoint: services.auditService.latestCheckpoint() };
+    },
+  );
+
+  app.get(
+    '/v1/orgs/:orgId/audit/proof',
+    {
+      config: { auth: 'user', role: 'admin', feature: 'audit_export' },
+      schema: {
+        tags: ['audit'],
+        summary: 'A signed, verifiable stretch of the audit chain: your events in full, others as digests',
+        params: OrgIdParams,
+        querystring: Type.Object({ fromSeq: Type.Optional(Seq), toSeq: Type.Optional(Seq) }, { additionalProperties: false }),
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      return services.auditService.orgProof(request.params.orgId, {
+        fromSeq: q.fromSeq === undefined ? undefined : Number(q.fromSeq),
+        toSeq: q.toSeq === undefined ? undefined : Number(q.toSeq),
+      });
     },
   );
 }

@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Clock } from '../platform/clock.js';
 import { newId } from '../platform/ids.js';
-import { canonicalJson, chainHash, GENESIS_HASH, piiCommitment, type ChainedCore } from './chain.js';
+import type { AuditKeyRing } from './audit-keys.js';
+import { canonicalJson, eventDigest, GENESIS_HASH, linkHash, piiCommitment, type ChainedCore, type ChainFormat } from './chain.js';
+import { ChainVerifier, coreOf, GENESIS_POSITION, VERIFY_COLUMNS, type ChainBreak, type ChainPosition, type RawAuditRow } from './chain-verifier.js';
 import type { AuditEvent, AuditEventInput, ActorType, JsonValue } from './events.js';
 
 export interface VerifyResult {
@@ -11,7 +13,15 @@ export interface VerifyResult {
   /** First sequence number whose row is missing, altered or out of place. */
   brokenSeq?: number;
   reason?: string;
+  /** Events in the legacy (unkeyed) format at the start of the chain, when there are any. */
+  legacyEvents?: number;
 }
+
+/** The outcome of checking a stretch of the chain from a known position. */
+export type RangeCheck = { ok: true; position: ChainPosition; checked: number } | ({ ok: false; position: ChainPosition; checked: number } & ChainBreak);
+
+/** One item of an organization's proof: its own events in full, anyone else's as a digest (audit-service.ts). */
+export type ProofItem = { seq: number; event: AuditEvent } | { seq: number; digest: string };
 
 interface AuditRow {
   seq: number;
@@ -26,33 +36,35 @@ interface AuditRow {
   pii_commitment: string | null;
   prev_hash: string;
   hash: string;
+  key_id: string | null;
 }
-
-/** An audit_events row in raw mode, in the column order of `verify`. */
-type RawAuditRow = [
-  seq: number, id: string, at: string, action: string, actorType: string, actorId: string | null, orgId: string | null,
-  subjectId: string | null, data: string, piiCommitment: string | null, prevHash: string, hash: string,
-];
 
 /**
  * The SQLite side of the audit chain. `append` must be called inside a
  * transaction of the same connection (`SqliteDatabase.transaction`), so the
  * event commits or rolls back with the action it records (fail closed,
  * ASVS 16.5): if the append throws, the action throws too.
+ *
+ * Every new event is keyed (chain.ts, audit-keys.ts): its hash links it to
+ * the previous event and its MAC, under the audit key held outside the
+ * database, proves that this service wrote it.
  */
 export class SqliteAuditLog {
   private readonly head: BetterSqlite3.Statement<[], { seq: number; hash: string }>;
   private readonly insert: BetterSqlite3.Statement<unknown[]>;
   private readonly insertPii: BetterSqlite3.Statement<unknown[]>;
+  /** Legacy rows are a prefix: once there is a keyed row, the first one never changes. */
+  private firstKeyed: number | null = null;
 
   constructor(
     private readonly sqlite: BetterSqlite3.Database,
     private readonly clock: Clock,
+    private readonly keys: AuditKeyRing,
   ) {
     this.head = sqlite.prepare('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
     this.insert = sqlite.prepare(
-      `INSERT INTO audit_events (seq, id, at, action, actor_type, actor_id, org_id, subject_id, data, pii_commitment, prev_hash, hash)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO audit_events (seq, id, at, action, actor_type, actor_id, org_id, subject_id, data, pii_commitment, prev_hash, hash, mac, key_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertPii = sqlite.prepare('INSERT INTO audit_pii (seq, user_id, salt, data) VALUES (?, ?, ?, ?)');
   }
@@ -102,53 +114,121 @@ export class SqliteAuditLog {
       data: canonicalJson(event.data ?? {}),
       piiCommitment: commitment,
     };
-    const hash = chainHash(core, prevHash);
+    // Keyed format (chain.ts): digest of the content, link to the previous hash, MAC of the link.
+    const hash = linkHash(eventDigest(core), prevHash);
+    const { keyId, mac } = this.keys.mac(hash);
     this.insert.run(
       core.seq, core.id, core.at, core.action, core.actorType, core.actorId, core.orgId,
-      core.subjectId, core.data, core.piiCommitment, prevHash, hash,
+      core.subjectId, core.data, core.piiCommitment, prevHash, hash, mac, keyId,
     );
     if (piiRow) this.insertPii.run(seq, ...piiRow);
     return seq;
   }
 
   /**
-   * Walk the whole chain: gapless `seq` from 1, each `prevHash` equal to the
-   * previous `hash`, each `hash` recomputed. Reports the first broken `seq`.
+   * Walk the whole chain with the rules of `ChainVerifier` (gapless, linked,
+   * hashed, MAC'd, legacy only as a prefix), then the personal side rows.
+   * Reports the first broken `seq`. A chain cut short at its end is not
+   * broken by these rules: only a checkpoint shows that (checkpoints.ts).
    */
   verify(): VerifyResult {
-    let expectedSeq = 1;
-    let prevHash = GENESIS_HASH;
-    let events = 0;
-    // Performance (issue 9): raw rows (arrays, read by position) and the
-    // fixed-key JCS path of chainHash: ≥ 200 k events/s on one core.
-    const rows = this.sqlite
-      .prepare('SELECT seq, id, at, action, actor_type, actor_id, org_id, subject_id, data, pii_commitment, prev_hash, hash FROM audit_events ORDER BY seq')
-      .raw(true)
-      .iterate() as IterableIterator<RawAuditRow>;
+    const verifier = new ChainVerifier(this.keys, GENESIS_POSITION);
+    // Performance (issue 9): raw rows (arrays, read by position), the
+    // fixed-key JCS path of the hashes and a precomputed HMAC (audit-keys.ts).
+    const rows = this.sqlite.prepare(`SELECT ${VERIFY_COLUMNS} FROM audit_events ORDER BY seq`).raw(true).iterate() as IterableIterator<RawAuditRow>;
     for (const row of rows) {
-      const seq = row[0];
-      if (seq !== expectedSeq) {
-        return { ok: false, events, brokenSeq: expectedSeq, reason: `sequence gap: expected ${expectedSeq}, found ${seq}` };
+      const broken = verifier.check(row);
+      if (broken) {
+        return { ok: false, events: verifier.position.seq, ...broken };
       }
-      if (row[10] !== prevHash) {
-        return { ok: false, events, brokenSeq: seq, reason: 'prevHash does not match the previous event' };
-      }
-      const recomputed = chainHash(
-        {
-          seq, id: row[1], at: row[2], action: row[3], actorType: row[4],
-          actorId: row[5], orgId: row[6], subjectId: row[7], data: row[8],
-          piiCommitment: row[9],
-        },
-        row[10],
-      );
-      if (recomputed !== row[11]) {
-        return { ok: false, events, brokenSeq: seq, reason: 'hash does not match the event' };
-      }
-      prevHash = row[11];
-      expectedSeq += 1;
-      events += 1;
     }
-    return this.verifyPersonalData(events);
+    const result = this.verifyPersonalData(verifier.position.seq);
+    return verifier.legacyEvents > 0 ? { ...result, legacyEvents: verifier.legacyEvents } : result;
+  }
+
+  /**
+   * Check the rows after `from` up to `toSeq` (at most `limit` of them) with
+   * the same rules, continuing from `from` as already verified. The
+   * checkpoint writer walks the chain in such slices (checkpoints.ts).
+   */
+  verifyRange(from: ChainPosition, toSeq: number, limit: number): RangeCheck {
+    const verifier = new ChainVerifier(this.keys, from);
+    const rows = this.sqlite
+      .prepare(`SELECT ${VERIFY_COLUMNS} FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?`)
+      .raw(true)
+      .iterate(from.seq, toSeq, limit) as IterableIterator<RawAuditRow>;
+    let checked = 0;
+    for (const row of rows) {
+      const broken = verifier.check(row);
+      if (broken) {
+        return { ok: false, position: verifier.position, checked, ...broken };
+      }
+      checked += 1;
+    }
+    return { ok: true, position: verifier.position, checked };
+  }
+
+  /**
+   * The items of an organization's proof for `fromSeq..toSeq`, every row
+   * checked on the way (a proof is signed only over a verified stretch):
+   * the organization's events in full, every other event as its digest
+   * only, so no other organization's content leaves the service.
+   */
+  proofItems(orgId: string, fromSeq: number, toSeq: number): { ok: true; prevHash: string; items: ProofItem[]; last: ChainPosition } | ({ ok: false } & ChainBreak) {
+    const before = this.positionAt(fromSeq - 1);
+    if (!before) return { ok: false, brokenSeq: fromSeq - 1, reason: 'the event before the range is missing' };
+    const verifier = new ChainVerifier(this.keys, before);
+    const items: ProofItem[] = [];
+    const rows = this.sqlite
+      .prepare(`SELECT ${VERIFY_COLUMNS} FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq`)
+      .raw(true)
+      .iterate(fromSeq, toSeq) as IterableIterator<RawAuditRow>;
+    for (const row of rows) {
+      const broken = verifier.check(row) ?? (row[13] === null ? { brokenSeq: row[0], reason: 'a legacy-format event in a keyed range' } : null);
+      if (broken) {
+        return { ok: false, ...broken };
+      }
+      items.push(row[6] === orgId ? { seq: row[0], event: rawToEvent(row) } : { seq: row[0], digest: eventDigest(coreOf(row)) });
+    }
+    if (verifier.position.seq !== toSeq) return { ok: false, brokenSeq: verifier.position.seq + 1, reason: 'the range ends before toSeq' };
+    return { ok: true, prevHash: before.hash, items, last: verifier.position };
+  }
+
+  /** The last event of the chain (the genesis position when it is empty). */
+  headPosition(): ChainPosition {
+    const row = this.sqlite.prepare('SELECT seq, hash, key_id FROM audit_events ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string; key_id: string | null } | undefined;
+    return row ? { seq: row.seq, hash: row.hash, format: formatOf(row.key_id) } : GENESIS_POSITION;
+  }
+
+  /** The event `seq` of the chain, or null when there is none (0 = genesis). */
+  positionAt(seq: number): ChainPosition | null {
+    if (seq === 0) return GENESIS_POSITION;
+    const row = this.sqlite.prepare('SELECT seq, hash, key_id FROM audit_events WHERE seq = ?').get(seq) as { seq: number; hash: string; key_id: string | null } | undefined;
+    return row ? { seq: row.seq, hash: row.hash, format: formatOf(row.key_id) } : null;
+  }
+
+  /**
+   * The first keyed event's `seq`, or null while the chain has none (empty,
+   * or legacy rows only). Legacy rows are a prefix (chain-verifier.ts), so
+   * this is a binary search over `seq`: O(log n) point reads, however long
+   * the legacy prefix. On a tampered chain the answer may be off; `verify`
+   * and the proofs check every row anyway.
+   */
+  firstKeyedSeq(): number | null {
+    if (this.firstKeyed !== null) return this.firstKeyed;
+    const head = this.headPosition();
+    if (head.format !== 'keyed') return null;
+    const keyed = this.sqlite.prepare('SELECT key_id IS NOT NULL AS keyed FROM audit_events WHERE seq = ?');
+    let low = 1;
+    let high = head.seq;
+    while (low < high) {
+      const middle = Math.floor((low + high) / 2);
+      const row = keyed.get(middle) as { keyed: number } | undefined;
+      if (row?.keyed === 1) high = middle;
+      else low = middle + 1;
+    }
+    this.firstKeyed = low;
+    return low;
   }
 
   /**
@@ -202,8 +282,31 @@ export interface AuditFilter {
   limit?: number;
 }
 
+function formatOf(keyId: string | null): ChainFormat {
+  return keyId === null ? 'legacy' : 'keyed';
+}
+
+function rawToEvent(row: RawAuditRow): AuditEvent {
+  return {
+    seq: row[0],
+    id: row[1],
+    at: row[2],
+    action: row[3],
+    actorType: row[4] as ActorType,
+    actorId: row[5],
+    orgId: row[6],
+    subjectId: row[7],
+    data: JSON.parse(row[8]) as { [key: string]: JsonValue },
+    piiCommitment: row[9],
+    prevHash: row[10],
+    hash: row[11],
+    format: formatOf(row[13]),
+  };
+}
+
 function toEvent(row: AuditRow): AuditEvent {
   return {
+    format: formatOf(row.key_id),
     prevHash: row.prev_hash,
     hash: row.hash,
     piiCommitment: row.pii_commitment,

@@ -2,7 +2,11 @@ import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 
 /**
  * The audit chain. Append-only: the code has no update or delete path, and
- * migration triggers refuse both. `hash = SHA-256(canonical(event) ‖ prevHash)`.
+ * migration triggers refuse both. Keyed rows (every row written since
+ * issue 23): `hash = SHA-256(SHA-256(canonical(event)) ‖ prevHash)` and
+ * `mac = HMAC-SHA-256(audit key keyId, hash)`; legacy rows (`key_id` NULL,
+ * only as a prefix): `hash = SHA-256(canonical(event) ‖ prevHash)`, no MAC
+ * (chain.ts, chain-verifier.ts).
  * Personal data never enters the hashed fields: it lives in `audit_pii`, and
  * the event carries only a salted commitment to it, so erasure deletes the
  * side row and the chain still verifies.
@@ -23,6 +27,10 @@ export const auditEvents = sqliteTable(
     piiCommitment: text('pii_commitment'),
     prevHash: text('prev_hash').notNull(),
     hash: text('hash').notNull(),
+    /** HMAC-SHA-256 of `hash` under the audit key `keyId`, hex; NULL on legacy rows. */
+    mac: text('mac'),
+    /** Id of the audit key that made `mac`; NULL marks a legacy row. */
+    keyId: text('key_id'),
   },
   (t) => [
     index('audit_org_idx').on(t.orgId, t.seq),

@@ -33,6 +33,15 @@ export interface Config {
   dataDir: string;
   /** `null` only outside production: the server then generates a development key. */
   secretsKeys: SecretKey[] | null;
+  /**
+   * `AUDIT_KEY`: the ring the audit chain's MAC and checkpoint keys derive
+   * from (src/audit/audit-keys.ts); `null` = derive them from `secretsKeys`.
+   */
+  auditKeys: SecretKey[] | null;
+  /** Minutes between signed checkpoints of the audit chain head (`AUDIT_CHECKPOINT_INTERVAL_MINUTES`, 0 = none). */
+  auditCheckpointIntervalMinutes: number;
+  /** Where checkpoints are written (`AUDIT_CHECKPOINT_DIR`, default `<dataDir>/checkpoints`). */
+  auditCheckpointDir: string;
   logLevel: LogLevel;
   smtpUrl: string | null;
   mailFrom: string;
@@ -176,6 +185,16 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
     problems.push('SECRETS_KEY is required in production (32 random bytes in base64, e.g. `openssl rand -base64 32`)');
   }
 
+  let auditKeys: SecretKey[] | null = null;
+  const auditKeyRaw = get('AUDIT_KEY');
+  if (auditKeyRaw !== undefined) {
+    const parsed = parseSecretsKey(auditKeyRaw);
+    if (typeof parsed === 'string') problems.push(`AUDIT_KEY ${parsed}`);
+    else auditKeys = parsed;
+  }
+  const auditCheckpointIntervalMinutes = int('AUDIT_CHECKPOINT_INTERVAL_MINUTES', 10, 0, 24 * 60);
+  const auditCheckpointDir = resolve(cwd, get('AUDIT_CHECKPOINT_DIR') ?? resolve(dataDir, 'checkpoints'));
+
   const logLevelRaw = get('LOG_LEVEL') ?? (nodeEnv === 'test' ? 'silent' : 'info');
   let logLevel: LogLevel = 'info';
   if ((LOG_LEVELS as readonly string[]).includes(logLevelRaw)) logLevel = logLevelRaw as LogLevel;
@@ -264,6 +283,9 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
     databaseFile,
     dataDir,
     secretsKeys,
+    auditKeys,
+    auditCheckpointIntervalMinutes,
+    auditCheckpointDir,
     logLevel,
     smtpUrl,
     mailFrom,

@@ -197,7 +197,8 @@ export function staffPages(scope: FastifyInstance, services: Services): void {
       else filter[key] = key === 'to' ? new Date(date.getTime() + 86_400_000) : date;
     }
     const failed: FormFailure | null = Object.keys(fields).length > 0 ? { form: 'audit', status: 400, message: 'Please correct the fields marked below.', fields, values: {} } : null;
-    const events = failed ? [] : services.audit.list(filter);
+    // Reading the audit log is a staff access: the service records it, as for GET /v1/staff/audit.
+    const events = failed ? [] : await services.auditService.searchAsStaff(staffOf(request), filter, 'console', request.requestContext);
     const last = events.at(-1);
     const next = events.length === AUDIT_PAGE && last ? new URLSearchParams({ ...(orgId ? { orgId } : {}), ...(actorId ? { actorId } : {}), ...(action ? { action } : {}), ...(q.from ? { from: q.from } : {}), ...(q.to ? { to: q.to } : {}), after: String(last.seq) }).toString() : null;
     return renderPage(

@@ -122,20 +122,20 @@ describe('audit chain', () => {
       expect(t.services.audit.verify()).toMatchObject({ ok: false, brokenSeq: 2 });
     });
 
-    it('detects a row whose hash was recomputed by a forger who did not fix the next link', async () => {
+    it('detects a row whose hash was recomputed by a forger, at that row (its MAC needs the audit key)', async () => {
       await someHistory();
-      const { chainHash } = await import('../../src/audit/chain.js');
+      const { eventDigest, linkHash } = await import('../../src/audit/chain.js');
       const row = t.services.database.sqlite.prepare('SELECT * FROM audit_events WHERE seq = 2').get() as Record<string, string | number | null>;
-      const forged = chainHash(
-        {
+      const forged = linkHash(
+        eventDigest({
           seq: 2, id: String(row.id), at: String(row.at), action: 'user.signup', actorType: String(row.actor_type),
           actorId: row.actor_id as string | null, orgId: row.org_id as string | null, subjectId: row.subject_id as string | null,
           data: '{"role":"member"}', piiCommitment: row.pii_commitment as string | null,
-        },
+        }),
         String(row.prev_hash),
       );
       tamper('UPDATE audit_events SET data = ?, hash = ? WHERE seq = 2', '{"role":"member"}', forged);
-      expect(t.services.audit.verify()).toMatchObject({ ok: false, brokenSeq: 3 });
+      expect(t.services.audit.verify()).toMatchObject({ ok: false, brokenSeq: 2, reason: expect.stringContaining('MAC') });
     });
   });
 });

@@ -4,7 +4,7 @@
  */
 import canonicalize from 'canonicalize';
 import { describe, expect, it } from 'vitest';
-import { canonicalCore, chainHash, type ChainedCore } from '../../src/audit/chain.js';
+import { canonicalCore, legacyChainHash, type ChainedCore } from '../../src/audit/chain.js';
 import { sha256Hex } from '../../src/platform/crypto/tokens.js';
 
 /** Deterministic PRNG (mulberry32), so a failure can be replayed. */
@@ -64,7 +64,7 @@ describe('canonicalCore (fixed-key RFC 8785)', () => {
       const core = randomCore(next);
       const expected = canonicalize(core);
       expect(canonicalCore(core)).toBe(expected);
-      expect(chainHash(core, 'f'.repeat(64))).toBe(sha256Hex(`${expected}${'f'.repeat(64)}`));
+      expect(legacyChainHash(core, 'f'.repeat(64))).toBe(sha256Hex(`${expected}${'f'.repeat(64)}`));
     }
   });
 

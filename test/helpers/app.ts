@@ -36,10 +36,18 @@ export interface TestApp {
  * clock and the development outbox mailer. Nothing of ours is mocked.
  */
 export async function buildTestApp(
-  options: { env?: Record<string, string>; clock?: ManualClock; dnsResolver?: DnsResolver; logger?: FastifyServerOptions['logger'] } = {},
+  options: {
+    env?: Record<string, string>;
+    clock?: ManualClock;
+    dnsResolver?: DnsResolver;
+    logger?: FastifyServerOptions['logger'];
+    /** Prepare the database file before the app opens it (e.g. a database from before a migration). */
+    beforeStart?: (databaseFile: string) => void;
+  } = {},
 ): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'cleverom-test-'));
   const databaseFile = join(dir, 'test.db');
+  options.beforeStart?.(databaseFile);
   const clock = options.clock ?? new ManualClock();
   const config = loadConfig(
     {

@@ -218,6 +218,27 @@ describe('SECRETS_KEY ring', () => {
   });
 });
 
+describe('audit key and checkpoints', () => {
+  it('defaults: keys derived from SECRETS_KEY, a checkpoint every 10 minutes into <data>/checkpoints', () => {
+    const config = loadConfig({ SECRETS_KEY: key() }, PROJECT_ROOT);
+    expect(config.auditKeys).toBeNull();
+    expect(config.auditCheckpointIntervalMinutes).toBe(10);
+    expect(config.auditCheckpointDir).toBe(join(PROJECT_ROOT, 'data', 'checkpoints'));
+  });
+
+  it('reads AUDIT_KEY as a ring like SECRETS_KEY, the interval (0 = off) and the folder', () => {
+    const config = loadConfig({ AUDIT_KEY: `a2:${key()},a1:${key()}`, AUDIT_CHECKPOINT_INTERVAL_MINUTES: '0', AUDIT_CHECKPOINT_DIR: '/var/lib/cleverom/checkpoints' }, PROJECT_ROOT);
+    expect(config.auditKeys?.map((k) => k.id)).toEqual(['a2', 'a1']);
+    expect(config.auditCheckpointIntervalMinutes).toBe(0);
+    expect(config.auditCheckpointDir).toBe('/var/lib/cleverom/checkpoints');
+  });
+
+  it('refuses a malformed AUDIT_KEY and an interval out of range, naming each', () => {
+    const problems = problemsOf({ AUDIT_KEY: 'a1:tooshort', AUDIT_CHECKPOINT_INTERVAL_MINUTES: '1441' });
+    expect(problems).toEqual([expect.stringContaining('AUDIT_KEY'), expect.stringContaining('AUDIT_CHECKPOINT_INTERVAL_MINUTES')]);
+  });
+});
+
 describe('https PUBLIC_URL end to end', () => {
   let t: TestApp | undefined;
   afterEach(async () => {

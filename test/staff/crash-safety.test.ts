@@ -13,7 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { AuditKeyRing } from '../../src/audit/audit-keys.js';
 import { SqliteAuditLog } from '../../src/audit/sqlite-audit.js';
+import { parseSecretsKey } from '../../src/config/load-config.js';
 import { ManualClock, systemClock } from '../../src/platform/clock.js';
 import { PROJECT_ROOT, buildTestApp, signup, type SignedUp, type TestApp } from '../helpers/app.js';
 import { approve, createStaff, requestAccess, type StaffUser } from '../helpers/staff.js';
@@ -120,6 +122,13 @@ async function restartAndStop(port: number, whileUp: () => Promise<void> = async
   await new Promise((r) => restarted.once('exit', r));
 }
 
+/** The audit keys the server derives from its SECRETS_KEY. */
+function auditKeys(): AuditKeyRing {
+  const ring = parseSecretsKey(secretsKey);
+  if (typeof ring === 'string') throw new Error(ring);
+  return AuditKeyRing.derive(ring);
+}
+
 /** The request ids of the `action` audit events in the database file, and whether the chain verifies. */
 function auditedRequests(action: string): { requestIds: Set<string>; chainVerifies: boolean } {
   const db = new BetterSqlite3(databaseFile, { readonly: true });
@@ -129,7 +138,7 @@ function auditedRequests(action: string): { requestIds: Set<string>; chainVerifi
         (r) => (JSON.parse(r.data) as { requestId: string }).requestId,
       ),
     );
-    return { requestIds, chainVerifies: new SqliteAuditLog(db, systemClock).verify().ok };
+    return { requestIds, chainVerifies: new SqliteAuditLog(db, systemClock, auditKeys()).verify().ok };
   } finally {
     db.close();
   }

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import canonicalize from 'canonicalize';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { addMember, asUser, auditActions, buildTestApp, signup, type SignedUp, type TestApp } from '../helpers/app.js';
 import { approve, bearer, createStaff, requestAccess, type StaffUser } from '../helpers/staff.js';
@@ -334,14 +336,16 @@ describe('audit trail', () => {
     const lines = response.body.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.length).toBeGreaterThan(0);
     expect(lines.every((e) => e.orgId === customer.orgId)).toBe(true);
-    const { chainHash, canonicalJson } = await import('../../src/audit/chain.js');
+    // The customer's own computation (docs/api.md): RFC 8785 and SHA-256, nothing of ours but the JCS library.
+    const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
     for (const e of lines) {
       const core = {
-        seq: e.seq as number, id: e.id as string, at: e.at as string, action: e.action as string, actorType: e.actorType as string,
-        actorId: e.actorId as string | null, orgId: e.orgId as string | null, subjectId: e.subjectId as string | null,
-        data: canonicalJson(e.data), piiCommitment: e.piiCommitment as string | null,
+        seq: e.seq, id: e.id, at: e.at, action: e.action, actorType: e.actorType,
+        actorId: e.actorId, orgId: e.orgId, subjectId: e.subjectId,
+        data: canonicalize(e.data), piiCommitment: e.piiCommitment,
       };
-      expect(chainHash(core, e.prevHash as string)).toBe(e.hash);
+      expect(e.format).toBe('keyed');
+      expect(sha256(sha256(canonicalize(core) ?? '') + String(e.prevHash))).toBe(e.hash);
     }
   });
 
@@ -357,6 +361,28 @@ describe('audit trail', () => {
     expect((await t.app.inject({ method: 'GET', url: '/v1/staff/audit', ...bearer(support.token) })).statusCode).toBe(403);
     // Each search is itself recorded, with its filters and the number of results.
     expect(events('staff.audit.searched').at(-1)).toMatchObject({ actor_id: admin.id, data: { results: 1, filters: { orgId: customer.orgId } } });
+  });
+
+  /**
+   * Insider risk (issue 23, item 12): the staff console's audit search ran
+   * the same search as the API but recorded nothing, so a security admin
+   * could read the audit log unseen by using the page.
+   */
+  it('records a search made on the staff console page like one made through the API', async () => {
+    await read(support);
+    const before = events('staff.audit.searched').length;
+    const page = await t.app.inject({ method: 'GET', url: `/staff/audit?orgId=${customer.orgId}&action=staff.access.refused`, cookies: { cleverom_session: admin.token } });
+    expect(page.statusCode, page.body).toBe(200);
+    expect(page.body).toContain('staff.access.refused');
+    const searches = events('staff.audit.searched');
+    expect(searches).toHaveLength(before + 1);
+    expect(searches.at(-1)).toMatchObject({ actor_id: admin.id, org_id: customer.orgId, data: { via: 'console', results: 1, filters: { orgId: customer.orgId, action: 'staff.access.refused' } } });
+    // Opening the page without a query lists the log too: also a recorded search.
+    expect((await t.app.inject({ method: 'GET', url: '/staff/audit', cookies: { cleverom_session: admin.token } })).statusCode).toBe(200);
+    expect(events('staff.audit.searched')).toHaveLength(before + 2);
+    // The console page is security_admin only, like the API.
+    expect((await t.app.inject({ method: 'GET', url: '/staff/audit', cookies: { cleverom_session: support.token } })).statusCode).toBe(403);
+    expect(events('staff.audit.searched')).toHaveLength(before + 2);
   });
 
   it('fails closed: when the audit event cannot be written, the read is refused', async () => {
